@@ -1,0 +1,13 @@
+//! Models for Ember's optimizer comparisons.
+//!
+//! Every model is a plain burn 0.22 `#[derive(Module)]` struct with a `#[derive(Config)]` config whose
+//! `init(&Device)` validates the configuration first, so a bad width or class count is reported with
+//! the field's name instead of surfacing later as a shape panic deep inside a kernel.
+
+mod classifier;
+mod error;
+mod small_cnn;
+
+pub use classifier::ImageClassifier;
+pub use error::ModelConfigError;
+pub use small_cnn::{ConvBlock, SmallCnn, SmallCnnConfig, Stage};

@@ -1,0 +1,210 @@
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+
+use crate::{ImageClassifier, ModelConfigError};
+
+/// Configuration of [`SmallCnn`]: stages of `convs_per_stage` × [conv3×3 → BatchNorm → ReLU], each
+/// followed by a 2×2 max-pool, then global average pooling and a linear head.
+///
+/// The defaults (widths 32/64/128, two convs per stage) give 288,746 trainable parameters (plus 896
+/// BatchNorm running statistics) for 3-channel input and 10 classes — small enough to train on two CPU cores, deep enough that optimizers differ.
+#[derive(Config, Debug)]
+pub struct SmallCnnConfig {
+    /// Channels of the input images (3 for CIFAR, 1 for Fashion-MNIST).
+    pub in_channels: usize,
+    /// Number of classes, i.e. the width of the linear head.
+    pub num_classes: usize,
+    /// Output channels of each stage; one 2×2 max-pool per stage.
+    #[config(default = "vec![32, 64, 128]")]
+    pub stage_widths: Vec<usize>,
+    /// Conv → BatchNorm → ReLU blocks per stage.
+    #[config(default = 2)]
+    pub convs_per_stage: usize,
+}
+
+/// Conv3×3 (no bias: the BatchNorm shift makes it redundant) → BatchNorm → ReLU.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    norm: BatchNorm,
+    activation: Relu,
+}
+
+/// A stage of conv blocks at one resolution, closed by a 2×2 max-pool that halves it.
+#[derive(Module, Debug)]
+pub struct Stage {
+    blocks: Vec<ConvBlock>,
+    pool: MaxPool2d,
+}
+
+/// A small VGG-style CNN for 32×32 (or 28×28) images; the project's reference model for comparing
+/// optimizers on image classification.
+#[derive(Module, Debug)]
+pub struct SmallCnn {
+    stages: Vec<Stage>,
+    global_pool: AdaptiveAvgPool2d,
+    head: Linear,
+}
+
+impl SmallCnnConfig {
+    /// Checks every field, naming the first bad one.
+    pub fn validate(&self) -> Result<(), ModelConfigError> {
+        if self.in_channels == 0 {
+            return Err(ModelConfigError::new("in_channels", "must be at least 1"));
+        }
+        if self.num_classes < 2 {
+            return Err(ModelConfigError::new(
+                "num_classes",
+                format!("must be at least 2, got {}", self.num_classes),
+            ));
+        }
+        if self.stage_widths.is_empty() || self.stage_widths.contains(&0) {
+            return Err(ModelConfigError::new(
+                "stage_widths",
+                format!(
+                    "needs at least one stage and no zero width, got {:?}",
+                    self.stage_widths
+                ),
+            ));
+        }
+        if self.convs_per_stage == 0 {
+            return Err(ModelConfigError::new(
+                "convs_per_stage",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The smallest square input that survives every stage's 2×2 pooling.
+    pub fn min_image_size(&self) -> usize {
+        1 << self.stage_widths.len()
+    }
+
+    /// Builds the model on `device` after validating the config.
+    pub fn init(&self, device: &Device) -> Result<SmallCnn, ModelConfigError> {
+        self.validate()?;
+        let mut channels = self.in_channels;
+        let stages = self
+            .stage_widths
+            .iter()
+            .map(|&width| {
+                let blocks = (0..self.convs_per_stage)
+                    .map(|_| {
+                        let block = ConvBlock {
+                            conv: Conv2dConfig::new([channels, width], [3, 3])
+                                .with_padding(PaddingConfig2d::Same)
+                                .with_bias(false)
+                                .init(device),
+                            norm: BatchNormConfig::new(width).init(device),
+                            activation: Relu::new(),
+                        };
+                        channels = width;
+                        block
+                    })
+                    .collect();
+                Stage {
+                    blocks,
+                    pool: MaxPool2dConfig::new([2, 2]).init(),
+                }
+            })
+            .collect();
+        Ok(SmallCnn {
+            stages,
+            global_pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            head: LinearConfig::new(channels, self.num_classes).init(device),
+        })
+    }
+}
+
+impl ConvBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.activation
+            .forward(self.norm.forward(self.conv.forward(x)))
+    }
+}
+
+impl Stage {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        self.pool.forward(x)
+    }
+}
+
+impl ImageClassifier for SmallCnn {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.stages.iter().fold(images, |x, stage| stage.forward(x));
+        // [batch, channels, 1, 1] -> [batch, channels]
+        let x = self.global_pool.forward(x).flatten::<2>(1, 3);
+        self.head.forward(x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex()
+    }
+
+    #[test]
+    fn default_width_has_the_documented_parameter_count() {
+        let model = SmallCnnConfig::new(3, 10).init(&device()).unwrap();
+        // convs: 3·32·9 + 32·32·9 + 32·64·9 + 64·64·9 + 64·128·9 + 128·128·9 = 286,560
+        // batch norms (gamma, beta): 2·(32+32+64+64+128+128) = 896; head: 128·10 + 10 = 1,290.
+        // burn's `num_params` also counts the BatchNorm running mean and variance (another 896).
+        let trainable = 286_560 + 896 + 1_290;
+        assert_eq!(trainable, 288_746);
+        assert_eq!(model.num_params(), trainable + 896);
+    }
+
+    #[test]
+    fn cifar_and_mnist_shapes_give_logits_per_class() {
+        let dev = device();
+        let cifar = SmallCnnConfig::new(3, 10).init(&dev).unwrap();
+        let x = Tensor::<4>::zeros([2, 3, 32, 32], &dev);
+        assert_eq!(cifar.forward(x).dims(), [2, 10]);
+
+        let mnist = SmallCnnConfig::new(1, 7)
+            .with_stage_widths(vec![8, 16, 16])
+            .with_convs_per_stage(1)
+            .init(&dev)
+            .unwrap();
+        let x = Tensor::<4>::zeros([3, 1, 28, 28], &dev);
+        assert_eq!(mnist.forward(x).dims(), [3, 7]);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let dev = device();
+        let err = SmallCnnConfig::new(3, 1).init(&dev).unwrap_err();
+        assert_eq!(err.field, "num_classes");
+        let err = SmallCnnConfig::new(3, 10)
+            .with_stage_widths(vec![32, 0])
+            .init(&dev)
+            .unwrap_err();
+        assert_eq!(err.field, "stage_widths");
+        assert!(err.to_string().contains("stage_widths"));
+        let err = SmallCnnConfig::new(0, 10).init(&dev).unwrap_err();
+        assert_eq!(err.field, "in_channels");
+    }
+
+    #[test]
+    fn batch_norm_makes_train_and_eval_outputs_differ_until_stats_settle() {
+        // In training mode BatchNorm normalises with batch statistics; `valid()` uses the running
+        // statistics, which start at mean 0 / var 1. On a non-centred input the two must differ.
+        let dev = device().autodiff();
+        let model = SmallCnnConfig::new(1, 3)
+            .with_stage_widths(vec![4])
+            .with_convs_per_stage(1)
+            .init(&dev)
+            .unwrap();
+        let x = Tensor::<4>::ones([2, 1, 8, 8], &dev).add_scalar(5.0);
+        let train = model.forward(x.clone()).into_data();
+        let eval = model.valid().forward(x.inner()).into_data();
+        assert_ne!(train, eval);
+    }
+}

@@ -1,0 +1,395 @@
+//! Kronecker factors (dense or diagonal) and the mode-n products that apply them to a tensor.
+
+use burn::config::Config;
+use burn::tensor::{DType, Device, Tensor, TensorData};
+
+use crate::transform::in_dtype;
+use crate::{RecordState, StateSink, StateSource};
+
+/// The structure of one Kronecker factor.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum FactorStructure {
+    /// A full `d × d` matrix.
+    Dense,
+    /// A diagonal matrix, stored as its `d` diagonal entries.
+    Diagonal,
+}
+
+/// One Kronecker factor of a preconditioner, acting on one axis of a parameter tensor.
+///
+/// Every operation keeps the structure: the product of two diagonal factors is diagonal, and a
+/// diagonal factor's `gram` is the diagonal of the dense one (the projection the structured
+/// IF-Shampoo uses).
+#[derive(Clone, Debug)]
+pub enum KroneckerFactor {
+    /// A `d × d` matrix.
+    Dense(Tensor<2>),
+    /// The diagonal of a `d × d` matrix.
+    Diagonal(Tensor<1>),
+}
+
+impl KroneckerFactor {
+    /// `c·I` with the given structure, in `dtype` on `device`.
+    pub fn scaled_identity(
+        dim: usize,
+        value: f64,
+        structure: FactorStructure,
+        device: &Device,
+        dtype: DType,
+    ) -> Self {
+        match structure {
+            FactorStructure::Dense => {
+                Self::Dense(in_dtype(Tensor::<2>::eye(dim, device), dtype).mul_scalar(value))
+            }
+            FactorStructure::Diagonal => {
+                Self::Diagonal(Tensor::<1>::full([dim], value, (device, dtype)))
+            }
+        }
+    }
+
+    /// The factor's structure.
+    pub fn structure(&self) -> FactorStructure {
+        match self {
+            Self::Dense(_) => FactorStructure::Dense,
+            Self::Diagonal(_) => FactorStructure::Diagonal,
+        }
+    }
+
+    /// The size `d` of the axis the factor acts on.
+    pub fn dim(&self) -> usize {
+        match self {
+            Self::Dense(k) => k.dims()[0],
+            Self::Diagonal(k) => k.dims()[0],
+        }
+    }
+
+    /// Apply `f` to the stored tensor, whichever the structure.
+    fn map(
+        self,
+        dense: impl FnOnce(Tensor<2>) -> Tensor<2>,
+        diagonal: impl FnOnce(Tensor<1>) -> Tensor<1>,
+    ) -> Self {
+        match self {
+            Self::Dense(k) => Self::Dense(dense(k)),
+            Self::Diagonal(k) => Self::Diagonal(diagonal(k)),
+        }
+    }
+
+    /// Element-wise combination of two factors of the same structure.
+    fn zip(
+        self,
+        other: Self,
+        dense: impl FnOnce(Tensor<2>, Tensor<2>) -> Tensor<2>,
+        diagonal: impl FnOnce(Tensor<1>, Tensor<1>) -> Tensor<1>,
+    ) -> Self {
+        match (self, other) {
+            (Self::Dense(a), Self::Dense(b)) => Self::Dense(dense(a, b)),
+            (Self::Diagonal(a), Self::Diagonal(b)) => Self::Diagonal(diagonal(a, b)),
+            _ => panic!("Kronecker factors of different structures cannot be combined"),
+        }
+    }
+
+    /// `c·K`.
+    pub fn mul_scalar(self, c: f64) -> Self {
+        self.map(|k| k.mul_scalar(c), |k| k.mul_scalar(c))
+    }
+
+    /// `c·K` for a one-element tensor `c` (kept on the device: no host synchronisation).
+    pub fn mul_by(self, c: Tensor<1>) -> Self {
+        let c2 = c.clone().reshape([1, 1]);
+        self.map(|k| k.mul(c2), |k| k.mul(c))
+    }
+
+    /// `K + c·I`.
+    pub fn add_identity(self, c: f64) -> Self {
+        self.map(
+            |k| {
+                let eye = in_dtype(Tensor::<2>::eye(k.dims()[0], &k.device()), k.dtype());
+                k.add(eye.mul_scalar(c))
+            },
+            |k| k.add_scalar(c),
+        )
+    }
+
+    /// The matrix product `K M`.
+    pub fn matmul(self, other: Self) -> Self {
+        self.zip(other, |a, b| a.matmul(b), |a, b| a.mul(b))
+    }
+
+    /// `Kᵀ K`.
+    pub fn gram_of_columns(self) -> Self {
+        self.map(|k| k.clone().transpose().matmul(k), |k| k.square())
+    }
+
+    /// `‖K‖_F²` as a one-element tensor.
+    pub fn squared_frobenius_norm(&self) -> Tensor<1> {
+        match self {
+            Self::Dense(k) => k.clone().square().sum(),
+            Self::Diagonal(k) => k.clone().square().sum(),
+        }
+    }
+
+    /// `max |K_ij|` as a one-element tensor.
+    pub fn abs_max(&self) -> Tensor<1> {
+        match self {
+            Self::Dense(k) => k.clone().abs().max(),
+            Self::Diagonal(k) => k.clone().abs().max(),
+        }
+    }
+
+    /// Move to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        self.map(|k| k.to_device(device), |k| k.to_device(device))
+    }
+
+    /// Cast to `dtype` (a no-op when it already is).
+    pub fn in_dtype(self, dtype: DType) -> Self {
+        self.map(|k| in_dtype(k, dtype), |k| in_dtype(k, dtype))
+    }
+
+    fn into_data(self) -> TensorData {
+        match self {
+            Self::Dense(k) => k.into_data(),
+            Self::Diagonal(k) => k.into_data(),
+        }
+    }
+
+    /// A rank-2 record is a dense factor, a rank-1 record a diagonal one; the dtype is kept.
+    fn from_data(data: TensorData, device: &Device) -> Option<Self> {
+        let dtype = data.dtype();
+        match data.rank() {
+            2 => Some(Self::Dense(Tensor::from_data(data, (device, dtype)))),
+            1 => Some(Self::Diagonal(Tensor::from_data(data, (device, dtype)))),
+            _ => None,
+        }
+    }
+}
+
+impl std::ops::Add for KroneckerFactor {
+    type Output = Self;
+
+    /// `K + M`.
+    fn add(self, other: Self) -> Self {
+        self.zip(other, |a, b| a.add(b), |a, b| a.add(b))
+    }
+}
+
+/// One factor per axis, recorded as `{prefix}.len` and tensors `{prefix}.0`, `{prefix}.1`, … (a
+/// rank-2 tensor for a dense factor, rank-1 for a diagonal one).
+#[derive(Clone, Debug)]
+pub struct KroneckerFactors(pub Vec<KroneckerFactor>);
+
+impl RecordState for KroneckerFactors {
+    fn state_flatten(&self, prefix: &str, out: &mut StateSink) {
+        out.push_scalar(prefix, "len", burn_pack::Scalar::from(self.0.len()));
+        for (index, factor) in self.0.iter().enumerate() {
+            out.push_tensor(prefix, &index.to_string(), factor.clone().into_data());
+        }
+    }
+
+    fn state_unflatten(prefix: &str, src: &mut StateSource, device: &Device) -> Option<Self> {
+        let len = usize::try_from(src.take_scalar(prefix, "len")?).ok()?;
+        let factors = (0..len)
+            .map(|index| {
+                let data = src.take_tensor(prefix, &index.to_string())?;
+                KroneckerFactor::from_data(data, device)
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self(factors))
+    }
+}
+
+impl KroneckerFactors {
+    /// Move every factor to `device`.
+    pub fn to_device(self, device: &Device) -> Self {
+        Self(self.0.into_iter().map(|f| f.to_device(device)).collect())
+    }
+
+    /// Cast every factor to `dtype`.
+    pub fn in_dtype(self, dtype: DType) -> Self {
+        Self(self.0.into_iter().map(|f| f.in_dtype(dtype)).collect())
+    }
+
+    /// The axis sizes the factors act on.
+    pub fn dims(&self) -> Vec<usize> {
+        self.0.iter().map(KroneckerFactor::dim).collect()
+    }
+}
+
+/// The axes a parameter is preconditioned along: its shape with size-1 axes removed (a tensor
+/// with a single element keeps one axis of size 1).
+///
+/// Tensors are handled flat, in row-major order; axis `n` is reached by viewing the flat tensor as
+/// `[left, d_n, right]` (`left` = product of the sizes before `n`, `right` after), so mode-n
+/// products are batched matmuls and no permutation is needed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorAxes {
+    dims: Vec<usize>,
+}
+
+impl TensorAxes {
+    /// The axes of a tensor of shape `shape`.
+    pub fn of(shape: &[usize]) -> Self {
+        let mut dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
+        if dims.is_empty() {
+            dims.push(1);
+        }
+        Self { dims }
+    }
+
+    /// The sizes of the kept axes.
+    pub fn dims(&self) -> &[usize] {
+        &self.dims
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.dims.iter().product()
+    }
+
+    fn view(&self, x: Tensor<1>, n: usize) -> Tensor<3> {
+        let left = self.dims[..n].iter().product::<usize>();
+        let right = self.dims[n + 1..].iter().product::<usize>();
+        x.reshape([left, self.dims[n], right])
+    }
+
+    /// The mode-n product `X ×_n A` (`A` or, with `transpose`, `Aᵀ`, multiplied onto axis `n`):
+    /// `Y_(n) = A X_(n)`.
+    pub fn mode_product(
+        &self,
+        x: Tensor<1>,
+        n: usize,
+        factor: &KroneckerFactor,
+        transpose: bool,
+    ) -> Tensor<1> {
+        let numel = self.numel();
+        let x = self.view(x, n);
+        let y = match factor {
+            KroneckerFactor::Dense(a) => {
+                let a = if transpose {
+                    a.clone().transpose()
+                } else {
+                    a.clone()
+                };
+                a.unsqueeze::<3>().matmul(x)
+            }
+            KroneckerFactor::Diagonal(a) => x.mul(a.clone().reshape([1, self.dims[n], 1])),
+        };
+        y.reshape([numel])
+    }
+
+    /// `X_(n) X_(n)ᵀ` (the mode-n unfolding times its transpose), or its diagonal.
+    pub fn gram(&self, x: Tensor<1>, n: usize, structure: FactorStructure) -> KroneckerFactor {
+        let d = self.dims[n];
+        let x = self.view(x, n);
+        match structure {
+            FactorStructure::Dense => {
+                let rest = self.numel() / d;
+                let unfolded = x.swap_dims(0, 1).reshape([d, rest]);
+                KroneckerFactor::Dense(unfolded.clone().matmul(unfolded.transpose()))
+            }
+            FactorStructure::Diagonal => {
+                KroneckerFactor::Diagonal(x.square().sum_dim(2).sum_dim(0).reshape([d]))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{assert_close, device, tensor, values};
+
+    fn dense(values: &[f32], d: usize) -> KroneckerFactor {
+        KroneckerFactor::Dense(tensor::<2>(values, [d, d]))
+    }
+
+    #[test]
+    fn axes_squeeze_size_one() {
+        assert_eq!(TensorAxes::of(&[3, 1, 4]).dims(), &[3, 4]);
+        assert_eq!(TensorAxes::of(&[1, 1]).dims(), &[1]);
+        assert_eq!(TensorAxes::of(&[5]).dims(), &[5]);
+    }
+
+    #[test]
+    fn mode_product_on_middle_axis() {
+        // X of shape [2, 2, 2] with X[l, j, r] = 4l + 2j + r; A = [[1, 2], [3, 4]] on axis 1.
+        let axes = TensorAxes::of(&[2, 2, 2]);
+        let x = tensor::<1>(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], [8]);
+        let a = dense(&[1.0, 2.0, 3.0, 4.0], 2);
+        let y = values(axes.mode_product(x.clone(), 1, &a, false));
+        let mut expected = vec![0.0f64; 8];
+        for l in 0..2 {
+            for i in 0..2 {
+                for r in 0..2 {
+                    expected[4 * l + 2 * i + r] = (0..2)
+                        .map(|j| [1.0, 2.0, 3.0, 4.0][2 * i + j] * (4 * l + 2 * j + r) as f64)
+                        .sum();
+                }
+            }
+        }
+        assert_close(&y, &expected, 1e-6);
+        // Transposed.
+        let yt = values(axes.mode_product(x, 1, &a, true));
+        for l in 0..2 {
+            for i in 0..2 {
+                for r in 0..2 {
+                    expected[4 * l + 2 * i + r] = (0..2)
+                        .map(|j| [1.0, 2.0, 3.0, 4.0][2 * j + i] * (4 * l + 2 * j + r) as f64)
+                        .sum();
+                }
+            }
+        }
+        assert_close(&yt, &expected, 1e-6);
+    }
+
+    #[test]
+    fn gram_and_its_diagonal() {
+        // X of shape [2, 3]: unfolding along axis 1 is Xᵀ (3 × 2), so the gram is XᵀX.
+        let axes = TensorAxes::of(&[2, 3]);
+        let x = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let KroneckerFactor::Dense(g) = axes.gram(tensor::<1>(&x, [6]), 1, FactorStructure::Dense)
+        else {
+            panic!("dense expected")
+        };
+        let mut expected = vec![0.0f64; 9];
+        for i in 0..3 {
+            for j in 0..3 {
+                expected[3 * i + j] = (0..2).map(|l| (x[3 * l + i] * x[3 * l + j]) as f64).sum();
+            }
+        }
+        assert_close(&values(g), &expected, 1e-6);
+        let KroneckerFactor::Diagonal(diag) =
+            axes.gram(tensor::<1>(&x, [6]), 1, FactorStructure::Diagonal)
+        else {
+            panic!("diagonal expected")
+        };
+        assert_close(
+            &values(diag),
+            &[expected[0], expected[4], expected[8]],
+            1e-6,
+        );
+    }
+
+    #[test]
+    fn factors_round_trip_with_structure_and_dtype() {
+        let factors = KroneckerFactors(vec![
+            dense(&[1.0, 2.0, 3.0, 4.0], 2),
+            KroneckerFactor::Diagonal(tensor::<1>(&[5.0, 6.0, 7.0], [3])),
+        ]);
+        let mut sink = StateSink::default();
+        factors.state_flatten("p.factors", &mut sink);
+        let mut src = StateSource::new(sink.scalars.into_iter().collect());
+        for (name, data) in sink.tensors {
+            src.insert_tensor(name, data);
+        }
+        let back = KroneckerFactors::state_unflatten("p.factors", &mut src, &device()).unwrap();
+        assert_eq!(back.dims(), vec![2, 3]);
+        assert_eq!(back.0[0].structure(), FactorStructure::Dense);
+        assert_eq!(back.0[1].structure(), FactorStructure::Diagonal);
+        let KroneckerFactor::Diagonal(d) = back.0[1].clone() else {
+            unreachable!()
+        };
+        assert_close(&values(d), &[5.0, 6.0, 7.0], 0.0);
+    }
+}

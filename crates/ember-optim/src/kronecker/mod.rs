@@ -1,0 +1,12 @@
+//! Kronecker-factored methods: IF-Shampoo (inverse- and root-free) and the root-based Shampoo
+//! baseline.
+
+mod factor;
+mod if_shampoo;
+mod inverse_root;
+mod shampoo;
+
+pub use factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
+pub use if_shampoo::{IfShampoo, IfShampooConfig, IfShampooState};
+pub use inverse_root::CoupledNewtonInverseRoot;
+pub use shampoo::{Shampoo, ShampooConfig, ShampooState};

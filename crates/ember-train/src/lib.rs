@@ -1,0 +1,20 @@
+//! Ember's training machinery: device selection, the training loop, metrics, checkpoints, and the
+//! specs that describe a run. The command line is a thin layer over this crate.
+
+mod atomic;
+mod checkpoint;
+mod device;
+mod metrics;
+mod run_dir;
+mod spec;
+mod trainer;
+
+pub use atomic::write_atomically;
+pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
+pub use device::{DeviceChoice, DeviceError};
+pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
+pub use run_dir::RunDir;
+pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
+pub use trainer::{
+    evaluate, train, TrainData, TrainError, TrainParts, TrainSettings, TrainSummary,
+};

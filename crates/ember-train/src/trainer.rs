@@ -1,0 +1,493 @@
+//! The training loop: epochs of optimizer steps, a test-set evaluation after each epoch, metrics,
+//! checkpoints and resume. One readable loop for every model and optimizer.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use ember_data::{epoch_order, ImageBatcher, ImageSet};
+use ember_models::ImageClassifier;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::atomic::write_atomically;
+use crate::checkpoint::{CheckpointError, CheckpointStore, LoopState};
+use crate::metrics::{MetricsRecord, MetricsWriter};
+use crate::run_dir::RunDir;
+
+/// How long and in what slices to train.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    /// Images per optimizer step. The last incomplete batch of an epoch is dropped, so every step
+    /// sees the same number of images (BatchNorm statistics stay comparable across steps).
+    pub batch_size: usize,
+    /// Images per evaluation batch (no gradients, so it can be larger).
+    pub eval_batch_size: usize,
+    /// Seeds the data order and the augmentation draws.
+    pub seed: u64,
+    /// Write a `"step"` line to `metrics.jsonl` every this many steps.
+    pub log_every: usize,
+    /// Show a progress bar (only ever drawn on a terminal).
+    pub progress: bool,
+}
+
+impl TrainSettings {
+    /// Checks the settings, naming the bad field.
+    pub fn validate(&self, train_len: usize) -> Result<(), crate::SpecError> {
+        use crate::SpecError;
+        if self.epochs == 0 {
+            return Err(SpecError::new("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 || self.batch_size > train_len {
+            return Err(SpecError::new(
+                "batch_size",
+                format!(
+                    "must be between 1 and the training set size ({train_len}), got {}",
+                    self.batch_size
+                ),
+            ));
+        }
+        if self.eval_batch_size == 0 {
+            return Err(SpecError::new("eval_batch_size", "must be at least 1"));
+        }
+        if self.log_every == 0 {
+            return Err(SpecError::new("log_every", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Optimizer steps in one epoch over `train_len` images.
+    pub fn steps_per_epoch(&self, train_len: usize) -> usize {
+        train_len / self.batch_size
+    }
+}
+
+/// The data a run trains and evaluates on.
+pub struct TrainData {
+    pub train: ImageSet,
+    pub test: ImageSet,
+    pub batcher: ImageBatcher,
+}
+
+/// The three stateful pieces a run updates, and checkpoints.
+pub struct TrainParts<M> {
+    pub model: M,
+    pub optimizer: ModuleOptimizer,
+    pub scheduler: ModuleLrScheduler,
+}
+
+/// The numbers a finished run reports in `summary.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSummary {
+    pub epochs: usize,
+    pub steps: u64,
+    pub final_train_loss: f64,
+    pub final_test_loss: f64,
+    pub final_test_accuracy: f64,
+    pub best_test_accuracy: f64,
+    /// Training wall time (all epochs, evaluation included), seconds.
+    pub wall_time_s: f64,
+    /// Mean training throughput over the epochs run in this process (evaluation excluded).
+    pub train_images_per_s: f64,
+    pub num_params: usize,
+    /// The epoch this process started from (0 unless resumed).
+    pub resumed_from_epoch: usize,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Settings(#[from] crate::SpecError),
+    #[error("run folder {0} already holds a run; pass --resume to continue it or choose another --run-name")]
+    RunExists(PathBuf),
+    #[error("cannot resume {path}: its config differs in {fields:?} (only `epochs` may change on resume)")]
+    ConfigMismatch { path: PathBuf, fields: Vec<String> },
+    #[error("training loss became {value} at step {step} (epoch {epoch}); last good checkpoint kept in {checkpoints}")]
+    NonFinite {
+        value: f64,
+        step: u64,
+        epoch: usize,
+        checkpoints: PathBuf,
+    },
+}
+
+fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
+    let path = path.into();
+    move |source| TrainError::Io { path, source }
+}
+
+/// Mean cross-entropy loss and accuracy of `model` on `set`, evaluated in inference mode (no
+/// autodiff, BatchNorm on running statistics).
+pub fn evaluate<M: ImageClassifier>(
+    model: &M,
+    set: &ImageSet,
+    batcher: &ImageBatcher,
+    batch_size: usize,
+    device: &Device,
+) -> (f64, f64) {
+    let model = model.valid();
+    let device = device.clone().inner();
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let (mut loss_sum, mut correct) = (0.0, 0i64);
+    for chunk in indices.chunks(batch_size) {
+        let batch = batcher.eval_batch(set, chunk, &device);
+        let logits = model.forward(batch.images);
+        let loss: f64 = loss_fn
+            .forward(logits.clone(), batch.targets.clone())
+            .into_scalar::<f64>();
+        loss_sum += loss * chunk.len() as f64;
+        let predicted = logits.argmax(1).flatten::<1>(0, 1);
+        correct += predicted
+            .equal(batch.targets)
+            .int()
+            .sum()
+            .into_scalar::<i64>();
+    }
+    let n = set.len().max(1) as f64;
+    (loss_sum / n, correct as f64 / n)
+}
+
+/// Trains `parts` on `data` for `settings.epochs` epochs, writing `run`'s files.
+///
+/// With `resume`, the newest loadable checkpoint in the run folder is restored (model, optimizer,
+/// scheduler, step count, metrics file length) and training continues from the epoch after it; the
+/// data order and augmentation are functions of `(seed, epoch)`, so nothing else needs restoring.
+pub fn train<M: ImageClassifier>(
+    run: &RunDir,
+    run_config: &serde_json::Value,
+    settings: &TrainSettings,
+    data: &TrainData,
+    parts: TrainParts<M>,
+    device: &Device,
+    resume: bool,
+) -> Result<TrainSummary, TrainError> {
+    settings.validate(data.train.len())?;
+    let store = CheckpointStore::new(run.checkpoints(), 2);
+    prepare_run_dir(run, run_config, resume, &store)?;
+
+    let TrainParts {
+        mut model,
+        mut optimizer,
+        mut scheduler,
+    } = parts;
+    let num_params = model.num_params();
+    let mut state = LoopState {
+        epochs_done: 0,
+        step: 0,
+        wall_time_s: 0.0,
+        metrics_len: 0,
+        file_sizes: [0; 3],
+    };
+    if resume {
+        let restored = store.restore_latest(&model, &optimizer, &scheduler, |e| {
+            tracing::warn!("skipping damaged checkpoint: {e}");
+        });
+        match restored {
+            Some(r) => {
+                tracing::info!(
+                    "resuming from {} (epoch {} done, step {})",
+                    r.path.display(),
+                    r.state.epochs_done,
+                    r.state.step
+                );
+                model = r.model;
+                optimizer = r.optimizer;
+                scheduler = r.scheduler;
+                state = r.state;
+            }
+            None => tracing::info!(
+                "no checkpoint in {}: starting from scratch",
+                run.root().display()
+            ),
+        }
+    }
+    let resumed_from_epoch = state.epochs_done;
+    let mut metrics =
+        MetricsWriter::open(&run.metrics(), state.metrics_len).map_err(io_err(run.metrics()))?;
+
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let steps_per_epoch = settings.steps_per_epoch(data.train.len());
+    let started = Instant::now();
+    let wall_before = state.wall_time_s;
+    let mut train_seconds = 0.0;
+    let mut last = None::<(f64, f64, f64)>; // (train loss, test loss, test accuracy)
+    let mut best_accuracy = f64::NEG_INFINITY;
+
+    for epoch in state.epochs_done..settings.epochs {
+        let order = epoch_order(data.train.len(), settings.seed, epoch);
+        let progress = progress_bar(settings.progress, steps_per_epoch, epoch, settings.epochs);
+        let epoch_start = Instant::now();
+        let mut interval = Interval::start();
+        let (mut epoch_loss, mut lr) = (0.0, 0.0);
+
+        for batch_indices in order.chunks_exact(settings.batch_size) {
+            let batch =
+                data.batcher
+                    .train_batch(&data.train, batch_indices, settings.seed, epoch, device);
+            let logits = model.forward(batch.images);
+            let loss = loss_fn.forward(logits, batch.targets);
+            let lr_now = scheduler.step();
+            lr = lr_now.base();
+            interval.add(loss.clone().detach().inner());
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(lr_now, model, grads);
+            state.step += 1;
+            progress.inc(1);
+
+            if interval.steps == settings.log_every {
+                let mean = interval.mean_loss();
+                check_finite(mean, state.step, epoch, run)?;
+                epoch_loss += mean * interval.steps as f64;
+                let record = MetricsRecord {
+                    kind: "step".into(),
+                    step: state.step,
+                    epoch: epoch + 1,
+                    train_loss: mean,
+                    test_loss: None,
+                    test_accuracy: None,
+                    lr,
+                    wall_time_s: wall_before + started.elapsed().as_secs_f64(),
+                    images_per_s: (interval.steps * settings.batch_size) as f64
+                        / interval.began.elapsed().as_secs_f64(),
+                };
+                progress.set_message(format!("loss {mean:.4}"));
+                metrics.write(&record).map_err(io_err(run.metrics()))?;
+                interval = Interval::start();
+            }
+        }
+        if interval.steps > 0 {
+            let mean = interval.mean_loss();
+            check_finite(mean, state.step, epoch, run)?;
+            epoch_loss += mean * interval.steps as f64;
+        }
+        let epoch_train_s = epoch_start.elapsed().as_secs_f64();
+        train_seconds += epoch_train_s;
+        progress.finish_and_clear();
+
+        let (test_loss, test_accuracy) = evaluate(
+            &model,
+            &data.test,
+            &data.batcher,
+            settings.eval_batch_size,
+            device,
+        );
+        let train_loss = epoch_loss / steps_per_epoch as f64;
+        let images_per_s = (steps_per_epoch * settings.batch_size) as f64 / epoch_train_s;
+        best_accuracy = best_accuracy.max(test_accuracy);
+        last = Some((train_loss, test_loss, test_accuracy));
+        tracing::info!(
+            "epoch {}/{}: train loss {train_loss:.4}, test loss {test_loss:.4}, test accuracy {:.2}%, {images_per_s:.1} images/s",
+            epoch + 1,
+            settings.epochs,
+            100.0 * test_accuracy
+        );
+        state.wall_time_s = wall_before + started.elapsed().as_secs_f64();
+        metrics
+            .write(&MetricsRecord {
+                kind: "epoch".into(),
+                step: state.step,
+                epoch: epoch + 1,
+                train_loss,
+                test_loss: Some(test_loss),
+                test_accuracy: Some(test_accuracy),
+                lr,
+                wall_time_s: state.wall_time_s,
+                images_per_s,
+            })
+            .map_err(io_err(run.metrics()))?;
+        state.epochs_done = epoch + 1;
+        state.metrics_len = metrics.len().map_err(io_err(run.metrics()))?;
+        store.save(&model, &optimizer, &scheduler, state.clone())?;
+    }
+
+    let epochs_run = settings.epochs.saturating_sub(resumed_from_epoch);
+    let (final_train_loss, final_test_loss, final_test_accuracy) = match last {
+        Some(l) => l,
+        None => {
+            // Nothing left to train (resumed a finished run): report the model as it stands.
+            let (loss, acc) = evaluate(
+                &model,
+                &data.test,
+                &data.batcher,
+                settings.eval_batch_size,
+                device,
+            );
+            (f64::NAN, loss, acc)
+        }
+    };
+    let summary = TrainSummary {
+        epochs: settings.epochs,
+        steps: state.step,
+        final_train_loss,
+        final_test_loss,
+        final_test_accuracy,
+        best_test_accuracy: best_accuracy.max(final_test_accuracy),
+        wall_time_s: wall_before + started.elapsed().as_secs_f64(),
+        train_images_per_s: if epochs_run > 0 {
+            (epochs_run * steps_per_epoch * settings.batch_size) as f64 / train_seconds
+        } else {
+            0.0
+        },
+        num_params,
+        resumed_from_epoch,
+    };
+    let json = serde_json::json!({ "summary": &summary, "config": run_config });
+    let bytes = serde_json::to_vec_pretty(&json).expect("summary serialises");
+    write_atomically(&run.summary(), &bytes).map_err(io_err(run.summary()))?;
+    Ok(summary)
+}
+
+/// Creates the run folder and its `config.json`, refusing to overwrite an existing run unless
+/// resuming, and refusing to resume a run whose configuration differs (other than `epochs`).
+fn prepare_run_dir(
+    run: &RunDir,
+    run_config: &serde_json::Value,
+    resume: bool,
+    store: &CheckpointStore,
+) -> Result<(), TrainError> {
+    std::fs::create_dir_all(run.checkpoints()).map_err(io_err(run.checkpoints()))?;
+    let config_path = run.config();
+    if config_path.exists() {
+        if !resume {
+            if !store.list().is_empty() || run.metrics().exists() {
+                return Err(TrainError::RunExists(run.root().to_path_buf()));
+            }
+        } else {
+            let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+            let old: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| TrainError::Io {
+                    path: config_path.clone(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })?;
+            let fields = differing_fields(&old, run_config);
+            if !fields.is_empty() {
+                return Err(TrainError::ConfigMismatch {
+                    path: config_path,
+                    fields,
+                });
+            }
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(run_config).expect("config serialises");
+    write_atomically(&config_path, &bytes).map_err(io_err(&config_path))
+}
+
+/// Top-level (and one level nested) keys whose values differ, ignoring `epochs` and `resume`.
+fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
+    let ignored = ["epochs", "resume"];
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return vec!["<root>".into()];
+    };
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut fields = Vec::new();
+    for key in keys {
+        let (a, b) = (old.get(key), new.get(key));
+        match (a.and_then(|v| v.as_object()), b.and_then(|v| v.as_object())) {
+            (Some(_), Some(_)) => {
+                for sub in differing_fields(a.unwrap(), b.unwrap()) {
+                    fields.push(format!("{key}.{sub}"));
+                }
+            }
+            _ if a != b && !ignored.contains(&key.as_str()) => fields.push(key.clone()),
+            _ => {}
+        }
+    }
+    fields
+}
+
+fn check_finite(loss: f64, step: u64, epoch: usize, run: &RunDir) -> Result<(), TrainError> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::NonFinite {
+            value: loss,
+            step,
+            epoch: epoch + 1,
+            checkpoints: run.checkpoints(),
+        })
+    }
+}
+
+/// Losses of the steps since the last metrics line, summed on the device so that reading them
+/// costs one host sync per line rather than one per step.
+struct Interval {
+    loss_sum: Option<Tensor<1>>,
+    steps: usize,
+    began: Instant,
+}
+
+impl Interval {
+    fn start() -> Self {
+        Self {
+            loss_sum: None,
+            steps: 0,
+            began: Instant::now(),
+        }
+    }
+
+    fn add(&mut self, loss: Tensor<1>) {
+        self.loss_sum = Some(match self.loss_sum.take() {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+        self.steps += 1;
+    }
+
+    fn mean_loss(&self) -> f64 {
+        match &self.loss_sum {
+            Some(sum) => sum.clone().into_scalar::<f64>() / self.steps as f64,
+            None => f64::NAN,
+        }
+    }
+}
+
+fn progress_bar(enabled: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let target = if enabled && std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(steps as u64), target);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} steps, {per_sec}, eta {eta} {msg}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_differences_ignore_epochs_only() {
+        let old = serde_json::json!({"epochs": 2, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
+        let same = serde_json::json!({"epochs": 5, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
+        assert!(differing_fields(&old, &same).is_empty());
+        let other = serde_json::json!({"epochs": 2, "lr": 0.2, "optimizer": {"name": "sgd", "momentum": 0.0}});
+        assert_eq!(
+            differing_fields(&old, &other),
+            vec!["lr".to_string(), "optimizer.momentum".to_string()]
+        );
+    }
+}

@@ -1,0 +1,337 @@
+#![cfg(feature = "flex")]
+//! End-to-end tests of the training loop on tiny data: learning happens, files are written, and a
+//! resumed run reproduces an uninterrupted one exactly.
+
+use burn::prelude::*;
+use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
+use ember_models::{SmallCnn, SmallCnnConfig};
+use ember_train::{
+    read_metrics, train, CheckpointStore, MetricsRecord, OptimizerSpec, RunDir, SchedulerSpec,
+    TrainData, TrainError, TrainParts, TrainSettings,
+};
+
+/// 2 classes of 8×8 grey images: class 0 is bright in the top half, class 1 in the bottom half,
+/// with deterministic pseudo-random noise on top.
+fn halves(n: usize, salt: u64) -> ImageSet {
+    let shape = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let mut pixels = Vec::with_capacity(n * 64);
+    let mut labels = Vec::with_capacity(n);
+    let mut state = salt.wrapping_mul(6364136223846793005).wrapping_add(1);
+    for i in 0..n {
+        let label = (i % 2) as u16;
+        for y in 0..8 {
+            for _ in 0..8 {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let noise = (state >> 58) as u8; // 0..63
+                let bright = (y < 4) == (label == 0);
+                pixels.push(if bright { 150 + noise } else { 40 + noise });
+            }
+        }
+        labels.push(label);
+    }
+    ImageSet::new(shape, pixels, labels, vec!["top".into(), "bottom".into()]).unwrap()
+}
+
+/// The CPU training device. Also pins `Device::default()` to flex: burn reloads optimizer state
+/// there, and with wgpu compiled in it would otherwise start a GPU adapter during resume tests.
+fn flex() -> Device {
+    static PIN_DEFAULT: std::sync::Once = std::sync::Once::new();
+    PIN_DEFAULT.call_once(|| std::env::set_var("BURN_DEVICE", "flex"));
+    Device::flex().autodiff()
+}
+
+fn data() -> TrainData {
+    let train = halves(64, 1);
+    let test = halves(32, 2);
+    let batcher = ImageBatcher::new(Normalization::fit(&train), None);
+    TrainData {
+        train,
+        test,
+        batcher,
+    }
+}
+
+fn settings(epochs: usize) -> TrainSettings {
+    TrainSettings {
+        epochs,
+        batch_size: 16,
+        eval_batch_size: 32,
+        seed: 3,
+        log_every: 2,
+        progress: false,
+    }
+}
+
+fn parts(optimizer: &OptimizerSpec, total_steps: usize) -> TrainParts<SmallCnn> {
+    let device = flex();
+    device.seed(11);
+    TrainParts {
+        model: SmallCnnConfig::new(1, 2)
+            .with_stage_widths(vec![4, 8])
+            .with_convs_per_stage(1)
+            .init(&device)
+            .unwrap(),
+        optimizer: optimizer.build().unwrap(),
+        scheduler: SchedulerSpec::Cosine {
+            lr: 0.05,
+            min_lr: 0.001,
+        }
+        .build(total_steps)
+        .unwrap(),
+    }
+}
+
+fn sgd() -> OptimizerSpec {
+    OptimizerSpec::Sgd {
+        momentum: 0.9,
+        nesterov: false,
+        weight_decay: 5e-4,
+    }
+}
+
+fn adam() -> OptimizerSpec {
+    OptimizerSpec::Adam {
+        beta_1: 0.9,
+        beta_2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.0,
+    }
+}
+
+fn config(epochs: usize) -> serde_json::Value {
+    serde_json::json!({ "epochs": epochs, "what": "train_loop test" })
+}
+
+/// The learning-relevant numbers of a metrics file (wall times and throughput left out).
+fn learning_curve(
+    records: &[MetricsRecord],
+) -> Vec<(String, u64, u64, Option<u64>, Option<u64>, u64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.kind.clone(),
+                r.step,
+                r.train_loss.to_bits(),
+                r.test_loss.map(f64::to_bits),
+                r.test_accuracy.map(f64::to_bits),
+                r.lr.to_bits(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn trains_and_writes_metrics_summary_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    let data = data();
+    let summary = train(
+        &run,
+        &config(4),
+        &settings(4),
+        &data,
+        parts(&sgd(), 16),
+        &flex(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(summary.steps, 16, "4 epochs × 64/16 steps");
+    assert!(
+        summary.final_test_accuracy >= 0.9,
+        "a trivially separable task should be learnt: {summary:?}"
+    );
+
+    let records = read_metrics(&run.metrics()).unwrap();
+    let epochs: Vec<&MetricsRecord> = records.iter().filter(|r| r.kind == "epoch").collect();
+    let steps: Vec<&MetricsRecord> = records.iter().filter(|r| r.kind == "step").collect();
+    assert_eq!(epochs.len(), 4);
+    assert_eq!(steps.len(), 8, "a step line every 2 of 16 steps");
+    assert!(epochs
+        .iter()
+        .all(|r| r.test_accuracy.is_some() && r.images_per_s > 0.0));
+    assert!(
+        epochs[3].train_loss < epochs[0].train_loss,
+        "training loss should fall: {:?}",
+        epochs.iter().map(|r| r.train_loss).collect::<Vec<_>>()
+    );
+    // The cosine schedule is visible in the logged learning rates.
+    assert!(steps[0].lr > steps[7].lr);
+
+    let summary_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.summary()).unwrap()).unwrap();
+    assert_eq!(summary_json["summary"]["steps"], 16);
+    assert_eq!(summary_json["config"]["what"], "train_loop test");
+    let kept = CheckpointStore::new(run.checkpoints(), 2).list();
+    assert_eq!(
+        kept.len(),
+        2,
+        "only the newest two checkpoints are kept: {kept:?}"
+    );
+    assert!(kept[0].ends_with("epoch-0004"));
+}
+
+#[test]
+fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
+    for (name, optimizer) in [("sgd", sgd()), ("adam", adam())] {
+        let dir = tempfile::tempdir().unwrap();
+        let device = flex();
+        let data = data();
+
+        let full = RunDir::new(dir.path().join("full"));
+        train(
+            &full,
+            &config(3),
+            &settings(3),
+            &data,
+            parts(&optimizer, 12),
+            &device,
+            false,
+        )
+        .unwrap();
+
+        // Stop after one epoch, then resume the same run up to three epochs with fresh objects.
+        let split = RunDir::new(dir.path().join("split"));
+        train(
+            &split,
+            &config(1),
+            &settings(1),
+            &data,
+            parts(&optimizer, 12),
+            &device,
+            false,
+        )
+        .unwrap();
+        let resumed = train(
+            &split,
+            &config(3),
+            &settings(3),
+            &data,
+            parts(&optimizer, 12),
+            &device,
+            true,
+        )
+        .unwrap();
+        assert_eq!(resumed.resumed_from_epoch, 1);
+
+        let a = learning_curve(&read_metrics(&full.metrics()).unwrap());
+        let b = learning_curve(&read_metrics(&split.metrics()).unwrap());
+        assert_eq!(
+            a, b,
+            "{name}: resumed metrics differ from the uninterrupted run"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = flex();
+    let data = data();
+    let run = RunDir::new(dir.path().join("run"));
+    train(
+        &run,
+        &config(2),
+        &settings(2),
+        &data,
+        parts(&sgd(), 8),
+        &device,
+        false,
+    )
+    .unwrap();
+
+    // Cut the newest checkpoint's optimizer state in half, as a crash mid-copy would.
+    let newest = CheckpointStore::new(run.checkpoints(), 2).list()[0].clone();
+    let optimizer_file = newest.join("optimizer.bpk");
+    let bytes = std::fs::read(&optimizer_file).unwrap();
+    std::fs::write(&optimizer_file, &bytes[..bytes.len() / 2]).unwrap();
+
+    let resumed = train(
+        &run,
+        &config(2),
+        &settings(2),
+        &data,
+        parts(&sgd(), 8),
+        &device,
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        resumed.resumed_from_epoch, 1,
+        "fell back to the epoch-1 checkpoint"
+    );
+    let records = read_metrics(&run.metrics()).unwrap();
+    assert_eq!(
+        records.iter().filter(|r| r.kind == "epoch").count(),
+        2,
+        "epoch 2 was rerun and its lines replaced, not duplicated"
+    );
+}
+
+#[test]
+fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let device = flex();
+    let data = data();
+    let run = RunDir::new(dir.path().join("run"));
+    train(
+        &run,
+        &config(1),
+        &settings(1),
+        &data,
+        parts(&sgd(), 4),
+        &device,
+        false,
+    )
+    .unwrap();
+
+    let err = train(
+        &run,
+        &config(1),
+        &settings(1),
+        &data,
+        parts(&sgd(), 4),
+        &device,
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, TrainError::RunExists(_)), "{err}");
+    assert!(err.to_string().contains("--resume"));
+
+    let other = serde_json::json!({ "epochs": 1, "what": "something else" });
+    let err = train(
+        &run,
+        &other,
+        &settings(1),
+        &data,
+        parts(&sgd(), 4),
+        &device,
+        true,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("what"), "{err}");
+}
+
+#[test]
+fn rejects_a_batch_larger_than_the_training_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = settings(1);
+    bad.batch_size = 1000;
+    let err = train(
+        &RunDir::new(dir.path().join("run")),
+        &config(1),
+        &bad,
+        &data(),
+        parts(&sgd(), 4),
+        &flex(),
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("batch_size"), "{err}");
+}

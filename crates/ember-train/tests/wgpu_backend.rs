@@ -1,0 +1,106 @@
+//! The same training loop on the `wgpu` backend, through a software Vulkan adapter (Mesa lavapipe)
+//! on machines without a GPU. Skipped, with a message, where no Vulkan driver is installed
+//! (`apt-get install mesa-vulkan-drivers libvulkan1`); CI installs it.
+#![cfg(feature = "wgpu")]
+
+use burn::prelude::*;
+use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
+use ember_models::SmallCnnConfig;
+use ember_train::{
+    read_metrics, train, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
+    TrainSettings,
+};
+
+fn vulkan_driver_installed() -> bool {
+    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
+}
+
+/// Two 1×8×8 classes (bright left vs bright right half).
+fn tiny_set(n: usize) -> ImageSet {
+    let shape = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let mut pixels = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let label = (i % 2) as u16;
+        for _y in 0..8 {
+            for x in 0..8 {
+                let bright = (x < 4) == (label == 0);
+                pixels.push(if bright { 200 } else { 30 } + (i % 7) as u8);
+            }
+        }
+        labels.push(label);
+    }
+    ImageSet::new(shape, pixels, labels, vec!["left".into(), "right".into()]).unwrap()
+}
+
+#[test]
+fn smallcnn_trains_on_a_software_wgpu_adapter() {
+    if !vulkan_driver_installed() {
+        eprintln!("skipping: no Vulkan driver (install mesa-vulkan-drivers libvulkan1)");
+        return;
+    }
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    let device = DeviceChoice::WgpuCpu.device().unwrap();
+    device.seed(1);
+    let train_set = tiny_set(32);
+    let data = TrainData {
+        batcher: ImageBatcher::new(Normalization::fit(&train_set), None),
+        test: tiny_set(16),
+        train: train_set,
+    };
+    let parts = TrainParts {
+        model: SmallCnnConfig::new(1, 2)
+            .with_stage_widths(vec![4])
+            .with_convs_per_stage(1)
+            .init(&device)
+            .unwrap(),
+        optimizer: OptimizerSpec::Adam {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+        }
+        .build()
+        .unwrap(),
+        scheduler: SchedulerSpec::Constant { lr: 0.01 }.build(8).unwrap(),
+    };
+    let settings = TrainSettings {
+        epochs: 2,
+        batch_size: 8,
+        eval_batch_size: 16,
+        seed: 0,
+        log_every: 2,
+        progress: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path().join("wgpu"));
+    let summary = train(
+        &run,
+        &serde_json::json!({"device": "wgpu-cpu"}),
+        &settings,
+        &data,
+        parts,
+        &device,
+        false,
+    )
+    .unwrap();
+    let records = read_metrics(&run.metrics()).unwrap();
+    assert!(records.iter().all(|r| r.train_loss.is_finite()));
+    let first = records.first().unwrap().train_loss;
+    assert!(
+        summary.final_train_loss < first,
+        "loss should fall on wgpu: first {first}, final {}",
+        summary.final_train_loss
+    );
+}

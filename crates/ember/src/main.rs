@@ -1,0 +1,42 @@
+//! `ember`: train and compare optimizers on burn from the command line.
+
+mod bench;
+mod train;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Train and compare optimizers on burn 0.22.
+///
+/// Start with `ember train`: it trains SmallCnn on a generated data set on the CPU in a few minutes
+/// and prints the test accuracy. Every run writes runs/<name>/{config.json, metrics.jsonl,
+/// summary.json, checkpoints/}.
+#[derive(Parser, Debug)]
+#[command(name = "ember", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model on a data set with one optimizer; prints the test accuracy.
+    Train(Box<train::TrainArgs>),
+    /// Time one SmallCnn training step on several devices (images/s, side by side in one process).
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Train(args) => train::run(*args),
+        Command::Bench(args) => bench::run(args),
+    }
+}

@@ -1,0 +1,323 @@
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use burn::prelude::Module;
+use clap::{Args, ValueEnum};
+use ember_data::{Augmentation, ImageBatcher, Normalization};
+use ember_models::SmallCnnConfig;
+use ember_train::{
+    DatasetSpec, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
+    TrainSettings,
+};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelName {
+    /// SmallCnn: 3 stages of 2×[conv3×3 → BatchNorm → ReLU] + max-pool, global pool, linear head.
+    Cnn,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerName {
+    /// SGD with heavy-ball momentum (PyTorch semantics: no dampening), L2 weight decay.
+    Sgd,
+    /// Adam (L2 weight decay added to the gradient).
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerName {
+    /// The same learning rate at every step.
+    Constant,
+    /// Cosine annealing from --lr to --min-lr over the run (needs --lr <= 1).
+    Cosine,
+}
+
+/// Options of `ember train`. Every default is what the quick start uses.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct TrainArgs {
+    /// Model to train.
+    #[arg(long, value_enum, default_value_t = ModelName::Cnn)]
+    pub model: ModelName,
+    /// Channels of SmallCnn's stages, comma separated (one 2×2 max-pool per stage).
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    pub widths: Vec<usize>,
+    /// Conv blocks per SmallCnn stage.
+    #[arg(long, default_value_t = 2)]
+    pub convs_per_stage: usize,
+
+    /// Data set: generated (needs no files), cifar10, cifar100, fashion-mnist, or image-folder:PATH
+    /// (PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).
+    #[arg(long, default_value = "generated")]
+    pub dataset: String,
+    /// Folder holding the data files (cifar-10-batches-bin/, cifar-100-binary/, Fashion-MNIST IDX
+    /// files).
+    #[arg(long, default_value = "datasets/local")]
+    pub data_dir: PathBuf,
+    /// Download CIFAR-10/100 from the official site into --data-dir if missing (checksum checked).
+    #[arg(long)]
+    pub download: bool,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_subset: Option<usize>,
+    /// Random crop (pad 4) + horizontal flip; default: on for CIFAR and image folders, off otherwise.
+    #[arg(long)]
+    pub augment: Option<bool>,
+
+    /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
+    pub optimizer: OptimizerName,
+    /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam/adamw].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum (heavy ball, no dampening); 0 disables it.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum for SGD.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay: L2 added to the gradient for sgd/adam, decoupled for adamw
+    /// [default: 5e-4 for sgd, 0 for adam, 0.01 for adamw].
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Adam/AdamW β1.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
+    pub beta1: f64,
+    /// Adam/AdamW β2.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999)]
+    pub beta2: f64,
+    /// Adam/AdamW ε (PyTorch's 1e-8; burn's own default is 1e-5).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]
+    pub eps: f64,
+    /// Learning-rate schedule over the whole run.
+    #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
+    pub scheduler: SchedulerName,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub min_lr: f64,
+
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Images per optimizer step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Images per evaluation batch.
+    #[arg(long, default_value_t = 256)]
+    pub eval_batch_size: usize,
+    /// Device: flex (CPU), ndarray (CPU), wgpu (default GPU), wgpu:N (N-th discrete GPU),
+    /// wgpu-cpu (software Vulkan adapter, e.g. lavapipe).
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Seeds model initialisation, data order, augmentation and the generated data set.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Name of the run folder under --runs-dir [default: <dataset>-<optimizer>-<unix time>].
+    #[arg(long)]
+    pub run_name: Option<String>,
+    /// Where run folders are created.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Continue the run named --run-name from its newest good checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Write a metrics line every N optimizer steps.
+    #[arg(long, default_value_t = 20)]
+    pub log_every: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    fn optimizer_spec(&self) -> OptimizerSpec {
+        let (beta_1, beta_2, epsilon) = (self.beta1, self.beta2, self.eps);
+        match self.optimizer {
+            OptimizerName::Sgd => OptimizerSpec::Sgd {
+                momentum: self.momentum,
+                nesterov: self.nesterov,
+                weight_decay: self.weight_decay.unwrap_or(5e-4),
+            },
+            OptimizerName::Adam => OptimizerSpec::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay: self.weight_decay.unwrap_or(0.0),
+            },
+            OptimizerName::Adamw => OptimizerSpec::AdamW {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay: self.weight_decay.unwrap_or(0.01),
+            },
+        }
+    }
+
+    fn scheduler_spec(&self) -> SchedulerSpec {
+        let lr = self.lr.unwrap_or(match self.optimizer {
+            OptimizerName::Sgd => 0.05,
+            OptimizerName::Adam | OptimizerName::Adamw => 1e-3,
+        });
+        match self.scheduler {
+            SchedulerName::Constant => SchedulerSpec::Constant { lr },
+            SchedulerName::Cosine => SchedulerSpec::Cosine {
+                lr,
+                min_lr: self.min_lr,
+            },
+        }
+    }
+
+    fn dataset_spec(&self) -> anyhow::Result<DatasetSpec> {
+        Ok(match self.dataset.parse::<DatasetSpec>()? {
+            DatasetSpec::Generated { .. } => DatasetSpec::Generated { seed: self.seed },
+            other => other,
+        })
+    }
+}
+
+/// The resolved configuration written to `config.json`: what a reader needs to rerun the run.
+#[derive(Serialize)]
+struct RunConfig<'a> {
+    model: ModelName,
+    widths: &'a [usize],
+    convs_per_stage: usize,
+    dataset: &'a DatasetSpec,
+    train_subset: Option<usize>,
+    test_subset: Option<usize>,
+    augment: bool,
+    optimizer: &'a OptimizerSpec,
+    scheduler: &'a SchedulerSpec,
+    device: &'a str,
+    train: &'a TrainSettings,
+    ember_version: &'static str,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let device_choice: DeviceChoice = args.device.parse()?;
+    device_choice.pin_as_default();
+    let dataset = args.dataset_spec()?;
+    let optimizer_spec = args.optimizer_spec();
+    let scheduler_spec = args.scheduler_spec();
+    optimizer_spec.validate()?;
+    scheduler_spec.validate()?;
+
+    let loading = std::time::Instant::now();
+    let split = dataset
+        .load(&args.data_dir, args.download)
+        .with_context(|| format!("loading data set `{}`", args.dataset))?;
+    let train_set = match args.train_subset {
+        Some(n) => split.train.subset(n),
+        None => split.train,
+    };
+    let test_set = match args.test_subset {
+        Some(n) => split.test.subset(n),
+        None => split.test,
+    };
+    if train_set.is_empty() || test_set.is_empty() {
+        bail!("the data set has an empty train or test half");
+    }
+    let shape = train_set.shape().clone();
+    tracing::info!(
+        "data: {} train / {} test images of {}x{}x{}, {} classes (loaded in {:.1}s)",
+        train_set.len(),
+        test_set.len(),
+        shape.channels,
+        shape.height,
+        shape.width,
+        train_set.num_classes(),
+        loading.elapsed().as_secs_f64()
+    );
+
+    let settings = TrainSettings {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        eval_batch_size: args.eval_batch_size,
+        seed: args.seed,
+        log_every: args.log_every,
+        progress: !args.quiet,
+    };
+    settings.validate(train_set.len())?;
+    let augment = args.augment.unwrap_or(dataset.augments_by_default());
+    let batcher = ImageBatcher::new(
+        Normalization::fit(&train_set),
+        augment.then(Augmentation::cifar),
+    );
+
+    let device = device_choice.device()?;
+    device.seed(args.seed);
+    let model_config = SmallCnnConfig::new(shape.channels, train_set.num_classes())
+        .with_stage_widths(args.widths.clone())
+        .with_convs_per_stage(args.convs_per_stage);
+    if shape.height.min(shape.width) < model_config.min_image_size() {
+        bail!(
+            "images of {}x{} are too small for {} pooling stages (need at least {} pixels a side)",
+            shape.height,
+            shape.width,
+            args.widths.len(),
+            model_config.min_image_size()
+        );
+    }
+    let model = model_config.init(&device)?;
+    let steps = settings.steps_per_epoch(train_set.len()) * settings.epochs;
+    let parts = TrainParts {
+        model,
+        optimizer: optimizer_spec.build()?,
+        scheduler: scheduler_spec.build(steps)?,
+    };
+
+    let run_name = args.run_name.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let data = args.dataset.split(':').next().unwrap_or("data");
+        format!("{data}-{}-{secs}", optimizer_spec.name())
+    });
+    let run = RunDir::new(args.runs_dir.join(&run_name));
+    let config = serde_json::to_value(RunConfig {
+        model: args.model,
+        widths: &args.widths,
+        convs_per_stage: args.convs_per_stage,
+        dataset: &dataset,
+        train_subset: args.train_subset,
+        test_subset: args.test_subset,
+        augment,
+        optimizer: &optimizer_spec,
+        scheduler: &scheduler_spec,
+        device: &args.device,
+        train: &settings,
+        ember_version: env!("CARGO_PKG_VERSION"),
+    })?;
+    tracing::info!(
+        "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
+        "SmallCnn",
+        parts.model.num_params(),
+        optimizer_spec.name(),
+        settings.epochs,
+        run.root().display()
+    );
+    let data = TrainData {
+        train: train_set,
+        test: test_set,
+        batcher,
+    };
+    let summary = ember_train::train(&run, &config, &settings, &data, parts, &device, args.resume)?;
+    println!(
+        "test accuracy: {:.2}% (best {:.2}%), test loss {:.4}, {:.1} train images/s, {:.0}s; run folder {}",
+        100.0 * summary.final_test_accuracy,
+        100.0 * summary.best_test_accuracy,
+        summary.final_test_loss,
+        summary.train_images_per_s,
+        summary.wall_time_s,
+        run.root().display()
+    );
+    Ok(())
+}
