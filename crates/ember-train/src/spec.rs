@@ -6,10 +6,15 @@ use std::str::FromStr;
 
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
+use ember_optim::{
+    IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
+    ShampooConfig, SignGdConfig, SignumConfig,
+};
 use serde::{Deserialize, Serialize};
 
 /// A hyper-parameter that cannot be used, naming its field.
@@ -18,6 +23,15 @@ use serde::{Deserialize, Serialize};
 pub struct SpecError {
     pub field: &'static str,
     pub message: String,
+}
+
+impl From<OptimConfigError> for SpecError {
+    fn from(e: OptimConfigError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
 }
 
 impl SpecError {
@@ -62,9 +76,11 @@ fn check_unit(field: &'static str, value: f64) -> Result<(), SpecError> {
     }
 }
 
-/// The baseline optimizers, taken from burn with PyTorch's defaults made explicit (burn's own
-/// defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Every optimizer a run can use. The baselines come from burn with PyTorch's defaults made explicit
+/// (burn's own defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there); the others
+/// carry `ember-optim`'s own configs unchanged, so a spec file uses the same field names as the
+/// Rust API.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum OptimizerSpec {
     /// SGD with optional heavy-ball (or Nesterov) momentum, no dampening, and L2 weight decay
@@ -88,6 +104,20 @@ pub enum OptimizerSpec {
         epsilon: f64,
         weight_decay: f64,
     },
+    /// Root-free RMSProp (Lin et al., ICML 2024).
+    RfRmsprop(RfRmsPropConfig),
+    /// Root-free AdaGrad (Lin et al., ICML 2024).
+    RfAdagrad(RfAdaGradConfig),
+    /// Root-free AdamW (Lin et al., ICML 2024).
+    RfAdamw(RfAdamWConfig),
+    /// Inverse-free, root-free Kronecker preconditioner (Lin et al., ICML 2024).
+    IfShampoo(IfShampooConfig),
+    /// Root-based Shampoo, the comparison for IF-Shampoo.
+    Shampoo(ShampooConfig),
+    /// θ ← θ − η·sign(g).
+    SignGd(SignGdConfig),
+    /// Sign of an exponential moving average of the gradient.
+    Signum(SignumConfig),
 }
 
 impl OptimizerSpec {
@@ -122,6 +152,8 @@ impl OptimizerSpec {
                 check_positive("epsilon", epsilon)?;
                 check_non_negative("weight_decay", weight_decay)
             }
+            // ember-optim's configs validate themselves when built.
+            _ => self.build(1).map(|_| ()),
         }
     }
 
@@ -131,12 +163,30 @@ impl OptimizerSpec {
             OptimizerSpec::Sgd { .. } => "sgd",
             OptimizerSpec::Adam { .. } => "adam",
             OptimizerSpec::AdamW { .. } => "adamw",
+            OptimizerSpec::RfRmsprop(_) => "rf-rmsprop",
+            OptimizerSpec::RfAdagrad(_) => "rf-adagrad",
+            OptimizerSpec::RfAdamw(_) => "rf-adamw",
+            OptimizerSpec::IfShampoo(_) => "if-shampoo",
+            OptimizerSpec::Shampoo(_) => "shampoo",
+            OptimizerSpec::SignGd(_) => "sign-gd",
+            OptimizerSpec::Signum(_) => "signum",
         }
     }
 
-    /// Builds the burn optimizer for a whole module.
-    pub fn build(&self) -> Result<ModuleOptimizer, SpecError> {
-        self.validate()?;
+    /// Builds the burn optimizer for a whole module trained with `batch_size` images per step (the
+    /// root-free methods scale their curvature by it).
+    pub fn build(&self, batch_size: usize) -> Result<ModuleOptimizer, SpecError> {
+        let b = Some(batch_size);
+        match self {
+            OptimizerSpec::RfRmsprop(c) => return Ok(c.clone().with_batch_size(b).init()?),
+            OptimizerSpec::RfAdagrad(c) => return Ok(c.clone().with_batch_size(b).init()?),
+            OptimizerSpec::RfAdamw(c) => return Ok(c.clone().with_batch_size(b).init()?),
+            OptimizerSpec::IfShampoo(c) => return Ok(c.clone().with_batch_size(b).init()?),
+            OptimizerSpec::Shampoo(c) => return Ok(c.init()?),
+            OptimizerSpec::SignGd(c) => return Ok(c.init()?),
+            OptimizerSpec::Signum(c) => return Ok(c.init()?),
+            _ => self.validate()?,
+        }
         let l2 = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));
         Ok(match *self {
             OptimizerSpec::Sgd {
@@ -173,6 +223,7 @@ impl OptimizerSpec {
                 .with_epsilon(epsilon as f32)
                 .with_weight_decay(weight_decay as f32)
                 .init(),
+            _ => unreachable!("handled above"),
         })
     }
 }
@@ -186,13 +237,41 @@ pub enum SchedulerSpec {
     /// Cosine annealing from `lr` to `min_lr` over the whole run (burn's scheduler, which only
     /// accepts a peak lr in (0, 1]).
     Cosine { lr: f64, min_lr: f64 },
+    /// `lr · gammaᵏ` after k periods of `step_epochs` epochs (burn's step scheduler).
+    Step {
+        lr: f64,
+        step_epochs: usize,
+        gamma: f64,
+    },
+    /// PLRS: a learning rate drawn uniformly from [min_lr, max_lr] every step (or every epoch),
+    /// after an optional linear warm-up (Devapriya et al., arXiv 2407.07613).
+    Plrs {
+        min_lr: f64,
+        max_lr: f64,
+        warmup_steps: usize,
+        per_epoch: bool,
+        seed: u64,
+    },
 }
 
 impl SchedulerSpec {
     /// The peak learning rate.
     pub fn lr(&self) -> f64 {
         match *self {
-            SchedulerSpec::Constant { lr } | SchedulerSpec::Cosine { lr, .. } => lr,
+            SchedulerSpec::Constant { lr }
+            | SchedulerSpec::Cosine { lr, .. }
+            | SchedulerSpec::Step { lr, .. } => lr,
+            SchedulerSpec::Plrs { max_lr, .. } => max_lr,
+        }
+    }
+
+    /// The short name used on the command line and in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SchedulerSpec::Constant { .. } => "constant",
+            SchedulerSpec::Cosine { .. } => "cosine",
+            SchedulerSpec::Step { .. } => "step",
+            SchedulerSpec::Plrs { .. } => "plrs",
         }
     }
 
@@ -214,13 +293,61 @@ impl SchedulerSpec {
                 ));
             }
         }
+        if let SchedulerSpec::Step {
+            step_epochs, gamma, ..
+        } = *self
+        {
+            if step_epochs == 0 {
+                return Err(SpecError::new("step_epochs", "must be at least 1"));
+            }
+            if !(gamma > 0.0 && gamma <= 1.0) {
+                return Err(SpecError::new(
+                    "gamma",
+                    format!("must be in (0, 1], got {gamma}"),
+                ));
+            }
+        }
+        if let SchedulerSpec::Plrs { .. } = self {
+            self.plrs_config(1)?.init()?;
+        }
         Ok(())
     }
 
-    /// Builds the scheduler for a run of `total_steps` optimizer steps.
-    pub fn build(&self, total_steps: usize) -> Result<ModuleLrScheduler, SpecError> {
+    fn plrs_config(&self, steps_per_epoch: usize) -> Result<PlrsConfig, SpecError> {
+        match *self {
+            SchedulerSpec::Plrs {
+                min_lr,
+                max_lr,
+                warmup_steps,
+                per_epoch,
+                seed,
+            } => Ok(PlrsConfig::new(min_lr, max_lr)
+                .with_warmup_steps(warmup_steps)
+                .with_seed(seed)
+                .with_steps_per_epoch(per_epoch.then_some(steps_per_epoch))),
+            _ => Err(SpecError::new("scheduler", "not a PLRS schedule")),
+        }
+    }
+
+    /// Builds the scheduler for a run of `total_steps` optimizer steps, `steps_per_epoch` a epoch.
+    pub fn build(
+        &self,
+        total_steps: usize,
+        steps_per_epoch: usize,
+    ) -> Result<ModuleLrScheduler, SpecError> {
         self.validate()?;
         match *self {
+            SchedulerSpec::Step {
+                lr,
+                step_epochs,
+                gamma,
+            } => StepLrSchedulerConfig::new(lr, (step_epochs * steps_per_epoch).max(1))
+                .with_gamma(gamma)
+                .init()
+                .map_err(|e| SpecError::new("lr", e)),
+            SchedulerSpec::Plrs { .. } => {
+                Ok(self.plrs_config(steps_per_epoch.max(1))?.init_module()?)
+            }
             SchedulerSpec::Constant { lr } => Ok(ModuleLrScheduler::new(lr)),
             SchedulerSpec::Cosine { lr, min_lr } => {
                 CosineAnnealingLrSchedulerConfig::new(lr, total_steps.max(1))
@@ -322,7 +449,7 @@ mod tests {
             epsilon: 0.0,
             weight_decay: 0.0,
         };
-        assert_eq!(adam.build().err().map(|e| e.field), Some("epsilon"));
+        assert_eq!(adam.build(32).err().map(|e| e.field), Some("epsilon"));
         let adamw = OptimizerSpec::AdamW {
             beta_1: 0.9,
             beta_2: 0.999,
@@ -355,13 +482,13 @@ mod tests {
         };
         assert!(cosine.validate().unwrap_err().message.contains("(0, 1]"));
         // A constant lr above 1 is legitimate (e.g. large-batch SGD) and must be accepted.
-        let mut constant = SchedulerSpec::Constant { lr: 3.0 }.build(10).unwrap();
+        let mut constant = SchedulerSpec::Constant { lr: 3.0 }.build(10, 5).unwrap();
         assert_eq!(constant.step().base(), 3.0);
         let mut cosine = SchedulerSpec::Cosine {
             lr: 0.1,
             min_lr: 0.0,
         }
-        .build(4)
+        .build(4, 2)
         .unwrap();
         let first = cosine.step().base();
         let second = cosine.step().base();
@@ -369,6 +496,55 @@ mod tests {
             (first - 0.1).abs() < 1e-12 && second < first,
             "{first} {second}"
         );
+    }
+
+    #[test]
+    fn plrs_and_step_schedules_build_and_validate() {
+        let plrs = SchedulerSpec::Plrs {
+            min_lr: 2.0,
+            max_lr: 5.0,
+            warmup_steps: 0,
+            per_epoch: true,
+            seed: 1,
+        };
+        let mut scheduler = plrs.build(20, 4).unwrap();
+        let lrs: Vec<f64> = (0..8).map(|_| scheduler.step().base()).collect();
+        assert!(lrs.iter().all(|lr| (2.0..=5.0).contains(lr)), "{lrs:?}");
+        assert!(
+            lrs[..4].iter().all(|&lr| lr == lrs[0]),
+            "constant within an epoch: {lrs:?}"
+        );
+        assert_ne!(lrs[0], lrs[4], "redrawn at the epoch boundary");
+        let bad = SchedulerSpec::Plrs {
+            min_lr: 0.5,
+            max_lr: 0.1,
+            warmup_steps: 0,
+            per_epoch: false,
+            seed: 0,
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "max_lr");
+
+        let mut step = SchedulerSpec::Step {
+            lr: 0.1,
+            step_epochs: 1,
+            gamma: 0.5,
+        }
+        .build(6, 3)
+        .unwrap();
+        let lrs: Vec<f64> = (0..6).map(|_| step.step().base()).collect();
+        assert_eq!(lrs, vec![0.1, 0.1, 0.1, 0.05, 0.05, 0.05]);
+    }
+
+    #[test]
+    fn ember_optim_specs_build_and_report_bad_fields() {
+        let rf = OptimizerSpec::RfRmsprop(RfRmsPropConfig::new().with_beta2(1.5));
+        assert_eq!(rf.validate().unwrap_err().field, "beta2");
+        assert!(OptimizerSpec::IfShampoo(IfShampooConfig::new())
+            .build(32)
+            .is_ok());
+        let json = serde_json::to_value(OptimizerSpec::Signum(SignumConfig::new())).unwrap();
+        assert_eq!(json["name"], "signum");
+        assert_eq!(json["beta"], 0.9);
     }
 
     #[test]

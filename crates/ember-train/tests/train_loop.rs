@@ -5,6 +5,7 @@
 use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::{SmallCnn, SmallCnnConfig};
+use ember_optim::{IfShampooConfig, RfRmsPropConfig, SignumConfig};
 use ember_train::{
     read_metrics, train, CheckpointStore, MetricsRecord, OptimizerSpec, RunDir, SchedulerSpec,
     TrainData, TrainError, TrainParts, TrainSettings,
@@ -46,6 +47,17 @@ fn flex() -> Device {
     Device::flex().autodiff()
 }
 
+/// Model initialisation draws from the device's global generator (`device.seed`), which every test
+/// thread shares; tests that compare two seeded runs hold this lock so no other test draws in
+/// between.
+static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn seeded() -> std::sync::MutexGuard<'static, ()> {
+    SEEDED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn data() -> TrainData {
     let train = halves(64, 1);
     let test = halves(32, 2);
@@ -68,7 +80,22 @@ fn settings(epochs: usize) -> TrainSettings {
     }
 }
 
+fn cosine() -> SchedulerSpec {
+    SchedulerSpec::Cosine {
+        lr: 0.05,
+        min_lr: 0.001,
+    }
+}
+
 fn parts(optimizer: &OptimizerSpec, total_steps: usize) -> TrainParts<SmallCnn> {
+    parts_with(optimizer, &cosine(), total_steps)
+}
+
+fn parts_with(
+    optimizer: &OptimizerSpec,
+    scheduler: &SchedulerSpec,
+    total_steps: usize,
+) -> TrainParts<SmallCnn> {
     let device = flex();
     device.seed(11);
     TrainParts {
@@ -77,13 +104,8 @@ fn parts(optimizer: &OptimizerSpec, total_steps: usize) -> TrainParts<SmallCnn> 
             .with_convs_per_stage(1)
             .init(&device)
             .unwrap(),
-        optimizer: optimizer.build().unwrap(),
-        scheduler: SchedulerSpec::Cosine {
-            lr: 0.05,
-            min_lr: 0.001,
-        }
-        .build(total_steps)
-        .unwrap(),
+        optimizer: optimizer.build(16).unwrap(),
+        scheduler: scheduler.build(total_steps, 4).unwrap(),
     }
 }
 
@@ -129,6 +151,7 @@ fn learning_curve(
 
 #[test]
 fn trains_and_writes_metrics_summary_and_checkpoints() {
+    let _serial = seeded();
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path().join("run"));
     let data = data();
@@ -179,51 +202,64 @@ fn trains_and_writes_metrics_summary_and_checkpoints() {
 
 #[test]
 fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
-    for (name, optimizer) in [("sgd", sgd()), ("adam", adam())] {
+    let _serial = seeded();
+    let plrs = SchedulerSpec::Plrs {
+        min_lr: 0.01,
+        max_lr: 0.05,
+        warmup_steps: 2,
+        per_epoch: false,
+        seed: 9,
+    };
+    let cases = [
+        ("sgd", sgd(), cosine()),
+        ("adam", adam(), cosine()),
+        (
+            "rf-rmsprop",
+            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new()),
+            cosine(),
+        ),
+        (
+            "if-shampoo",
+            OptimizerSpec::IfShampoo(IfShampooConfig::new()),
+            cosine(),
+        ),
+        (
+            "signum",
+            OptimizerSpec::Signum(SignumConfig::new()),
+            cosine(),
+        ),
+        ("sgd+plrs", sgd(), plrs),
+    ];
+    for (name, optimizer, scheduler) in cases {
         let dir = tempfile::tempdir().unwrap();
         let device = flex();
         let data = data();
-
-        let full = RunDir::new(dir.path().join("full"));
-        train(
-            &full,
-            &config(3),
-            &settings(3),
-            &data,
-            parts(&optimizer, 12),
-            &device,
-            false,
-        )
-        .unwrap();
-
+        let run = |path: &str, epochs: usize, resume: bool| {
+            let parts = parts_with(&optimizer, &scheduler, 12);
+            let dir = RunDir::new(dir.path().join(path));
+            train(
+                &dir,
+                &config(epochs),
+                &settings(epochs),
+                &data,
+                parts,
+                &device,
+                resume,
+            )
+            .unwrap()
+        };
+        run("full", 3, false);
         // Stop after one epoch, then resume the same run up to three epochs with fresh objects.
-        let split = RunDir::new(dir.path().join("split"));
-        train(
-            &split,
-            &config(1),
-            &settings(1),
-            &data,
-            parts(&optimizer, 12),
-            &device,
-            false,
-        )
-        .unwrap();
-        let resumed = train(
-            &split,
-            &config(3),
-            &settings(3),
-            &data,
-            parts(&optimizer, 12),
-            &device,
-            true,
-        )
-        .unwrap();
-        assert_eq!(resumed.resumed_from_epoch, 1);
+        run("split", 1, false);
+        let resumed = run("split", 3, true);
+        assert_eq!(resumed.resumed_from_epoch, 1, "{name}");
 
-        let a = learning_curve(&read_metrics(&full.metrics()).unwrap());
-        let b = learning_curve(&read_metrics(&split.metrics()).unwrap());
+        let curve = |path: &str| {
+            learning_curve(&read_metrics(&RunDir::new(dir.path().join(path)).metrics()).unwrap())
+        };
         assert_eq!(
-            a, b,
+            curve("full"),
+            curve("split"),
             "{name}: resumed metrics differ from the uninterrupted run"
         );
     }
@@ -231,6 +267,7 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
 
 #[test]
 fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
+    let _serial = seeded();
     let dir = tempfile::tempdir().unwrap();
     let device = flex();
     let data = data();
@@ -276,6 +313,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
 
 #[test]
 fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
+    let _serial = seeded();
     let dir = tempfile::tempdir().unwrap();
     let device = flex();
     let data = data();
@@ -320,6 +358,7 @@ fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
 
 #[test]
 fn rejects_a_batch_larger_than_the_training_set() {
+    let _serial = seeded();
     let dir = tempfile::tempdir().unwrap();
     let mut bad = settings(1);
     bad.batch_size = 1000;

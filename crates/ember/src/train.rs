@@ -5,6 +5,10 @@ use burn::prelude::Module;
 use clap::{Args, ValueEnum};
 use ember_data::{Augmentation, ImageBatcher, Normalization};
 use ember_models::SmallCnnConfig;
+use ember_optim::{
+    FactorStructure, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
+    ShampooConfig, SignGdConfig, SignumConfig,
+};
 use ember_train::{
     DatasetSpec, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
     TrainSettings,
@@ -27,6 +31,22 @@ pub enum OptimizerName {
     Adam,
     /// AdamW (decoupled weight decay).
     Adamw,
+    /// Root-free RMSProp: g/(s + λ), no square root (knobs: --curvature-beta, --damping,
+    /// --init-curvature, --momentum, --weight-decay).
+    RfRmsprop,
+    /// Root-free AdaGrad: the curvature is a running sum.
+    RfAdagrad,
+    /// Root-free AdamW: Adam's first moment over a root-free curvature, decoupled weight decay.
+    RfAdamw,
+    /// Inverse-free Kronecker preconditioner (knobs: --curvature-beta, --damping,
+    /// --factor-momentum, --update-every, --max-dim, --structure, --momentum).
+    IfShampoo,
+    /// Root-based Shampoo (inverse 4th roots by coupled Newton iterations).
+    Shampoo,
+    /// SignGD: θ ← θ − lr·sign(g).
+    SignGd,
+    /// Signum: sign of an EMA of the gradient (β = --momentum), decoupled weight decay.
+    Signum,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -34,8 +54,39 @@ pub enum OptimizerName {
 pub enum SchedulerName {
     /// The same learning rate at every step.
     Constant,
-    /// Cosine annealing from --lr to --min-lr over the run (needs --lr <= 1).
+    /// Cosine annealing from --lr to --lr-min over the run (needs --lr <= 1).
     Cosine,
+    /// Multiply the lr by --gamma every --step-epochs epochs.
+    Step,
+    /// PLRS: lr drawn uniformly from [--lr-min, --lr-max] every step (or epoch, --resample epoch).
+    Plrs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resample {
+    /// A fresh learning rate every optimizer step.
+    Step,
+    /// One learning rate per epoch.
+    Epoch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Structure {
+    /// Full d×d Kronecker factors (diagonal anyway above --max-dim).
+    Dense,
+    /// Diagonal factors on every axis.
+    Diagonal,
+}
+
+impl From<Structure> for FactorStructure {
+    fn from(s: Structure) -> Self {
+        match s {
+            Structure::Dense => FactorStructure::Dense,
+            Structure::Diagonal => FactorStructure::Diagonal,
+        }
+    }
 }
 
 /// Options of `ember train`. Every default is what the quick start uses.
@@ -75,7 +126,8 @@ pub struct TrainArgs {
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
     pub optimizer: OptimizerName,
-    /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam/adamw].
+    /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/if-shampoo/shampoo/signum/
+    /// sign-gd, 0.02 for the diagonal root-free methods — untuned starting points].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum (heavy ball, no dampening); 0 disables it.
@@ -84,8 +136,9 @@ pub struct TrainArgs {
     /// Nesterov momentum for SGD.
     #[arg(long)]
     pub nesterov: bool,
-    /// Weight decay: L2 added to the gradient for sgd/adam, decoupled for adamw
-    /// [default: 5e-4 for sgd, 0 for adam, 0.01 for adamw].
+    /// Weight decay: L2 added to the gradient for sgd/adam, decoupled for adamw/rf-adamw/signum/
+    /// sign-gd, added after preconditioning for rf-rmsprop/rf-adagrad/if-shampoo
+    /// [default: 5e-4 for sgd, 0.01 for adamw/rf-adamw, 0 otherwise].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
     /// Adam/AdamW β1.
@@ -97,12 +150,54 @@ pub struct TrainArgs {
     /// Adam/AdamW ε (PyTorch's 1e-8; burn's own default is 1e-5).
     #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]
     pub eps: f64,
+    /// Root-free methods and IF-Shampoo: β2, the curvature (factor) step size
+    /// [default: 0.01, 0.001 for rf-adamw].
+    #[arg(long, allow_negative_numbers = true)]
+    pub curvature_beta: Option<f64>,
+    /// Root-free methods and IF-Shampoo: λ added to the curvature (no square root)
+    /// [default: 1e-5 diagonal, 1e-3 if-shampoo].
+    #[arg(long, allow_negative_numbers = true)]
+    pub damping: Option<f64>,
+    /// Diagonal root-free methods: s0, the initial curvature.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
+    pub init_curvature: f64,
+    /// RF-AdamW: bias-correct the two moments.
+    #[arg(long)]
+    pub bias_correction: bool,
+    /// IF-Shampoo: α2, momentum on the factor updates.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
+    pub factor_momentum: f64,
+    /// IF-Shampoo/Shampoo: T, update the Kronecker factors every T steps.
+    #[arg(long, default_value_t = 1)]
+    pub update_every: usize,
+    /// IF-Shampoo/Shampoo: axes longer than this get a diagonal factor.
+    #[arg(long, default_value_t = 4096)]
+    pub max_dim: usize,
+    /// IF-Shampoo/Shampoo: dense or diagonal factors.
+    #[arg(long, value_enum, default_value_t = Structure::Dense)]
+    pub structure: Structure,
+
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
     pub scheduler: SchedulerName,
-    /// Final learning rate of the cosine schedule.
+    /// Lower lr bound: the end of the cosine schedule, PLRS's L_min.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
-    pub min_lr: f64,
+    pub lr_min: f64,
+    /// PLRS's L_max [default: --lr].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_max: Option<f64>,
+    /// PLRS: linear warm-up from --lr-min to --lr-max over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: usize,
+    /// PLRS: draw a new lr every step or every epoch.
+    #[arg(long, value_enum, default_value_t = Resample::Step)]
+    pub resample: Resample,
+    /// Step schedule: epochs between lr decays.
+    #[arg(long, default_value_t = 1)]
+    pub step_epochs: usize,
+    /// Step schedule: the decay factor.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gamma: f64,
 
     /// Passes over the training set.
     #[arg(long, default_value_t = 3)]
@@ -158,19 +253,88 @@ impl TrainArgs {
                 epsilon,
                 weight_decay: self.weight_decay.unwrap_or(0.01),
             },
+            OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
+                let config = RfRmsPropConfig::new()
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_damping(self.damping.unwrap_or(1e-5))
+                    .with_momentum(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_init_curvature(self.init_curvature);
+                if self.optimizer == OptimizerName::RfRmsprop {
+                    OptimizerSpec::RfRmsprop(config)
+                } else {
+                    OptimizerSpec::RfAdagrad(
+                        RfAdaGradConfig::new()
+                            .with_beta2(config.beta2)
+                            .with_damping(config.damping)
+                            .with_momentum(config.momentum)
+                            .with_weight_decay(config.weight_decay)
+                            .with_init_curvature(config.init_curvature),
+                    )
+                }
+            }
+            OptimizerName::RfAdamw => OptimizerSpec::RfAdamw(
+                RfAdamWConfig::new()
+                    .with_beta1(beta_1)
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-3))
+                    .with_damping(self.damping.unwrap_or(1e-5))
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.01))
+                    .with_init_curvature(self.init_curvature)
+                    .with_bias_correction(self.bias_correction),
+            ),
+            OptimizerName::IfShampoo => OptimizerSpec::IfShampoo(
+                IfShampooConfig::new()
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_damping(self.damping.unwrap_or(1e-3))
+                    .with_momentum(self.momentum)
+                    .with_factor_momentum(self.factor_momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_update_every(self.update_every)
+                    .with_max_dim(self.max_dim)
+                    .with_structure(self.structure.into()),
+            ),
+            OptimizerName::Shampoo => OptimizerSpec::Shampoo(
+                ShampooConfig::new()
+                    .with_momentum(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_update_every(self.update_every)
+                    .with_max_dim(self.max_dim)
+                    .with_structure(self.structure.into()),
+            ),
+            OptimizerName::SignGd => OptimizerSpec::SignGd(
+                SignGdConfig::new().with_weight_decay(self.weight_decay.unwrap_or(0.0)),
+            ),
+            OptimizerName::Signum => OptimizerSpec::Signum(
+                SignumConfig::new()
+                    .with_beta(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0)),
+            ),
         }
     }
 
     fn scheduler_spec(&self) -> SchedulerSpec {
         let lr = self.lr.unwrap_or(match self.optimizer {
             OptimizerName::Sgd => 0.05,
-            OptimizerName::Adam | OptimizerName::Adamw => 1e-3,
+            OptimizerName::RfRmsprop | OptimizerName::RfAdagrad | OptimizerName::RfAdamw => 0.02,
+            _ => 1e-3,
         });
         match self.scheduler {
             SchedulerName::Constant => SchedulerSpec::Constant { lr },
             SchedulerName::Cosine => SchedulerSpec::Cosine {
                 lr,
-                min_lr: self.min_lr,
+                min_lr: self.lr_min,
+            },
+            SchedulerName::Step => SchedulerSpec::Step {
+                lr,
+                step_epochs: self.step_epochs,
+                gamma: self.gamma,
+            },
+            SchedulerName::Plrs => SchedulerSpec::Plrs {
+                min_lr: self.lr_min,
+                max_lr: self.lr_max.unwrap_or(lr),
+                warmup_steps: self.warmup_steps,
+                per_epoch: self.resample == Resample::Epoch,
+                seed: self.seed,
             },
         }
     }
@@ -266,11 +430,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
     }
     let model = model_config.init(&device)?;
-    let steps = settings.steps_per_epoch(train_set.len()) * settings.epochs;
+    let steps_per_epoch = settings.steps_per_epoch(train_set.len());
     let parts = TrainParts {
         model,
-        optimizer: optimizer_spec.build()?,
-        scheduler: scheduler_spec.build(steps)?,
+        optimizer: optimizer_spec.build(settings.batch_size)?,
+        scheduler: scheduler_spec.build(steps_per_epoch * settings.epochs, steps_per_epoch)?,
     };
 
     let run_name = args.run_name.clone().unwrap_or_else(|| {
