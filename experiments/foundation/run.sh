@@ -11,7 +11,7 @@ cargo build --release -p ember
 ember="$CARGO_TARGET_DIR/release/ember"
 out=experiments/foundation
 
-"$ember" bench --devices flex,ndarray --batch-size 32 --steps 5 --warmup 1 --out "$out/bench-flex-ndarray.json"
+"$ember" bench devices --devices flex,ndarray --batch-size 32 --steps 5 --warmup 1 --out "$out/bench-flex-ndarray.json"
 
 common=(--epochs 2 --batch-size 128 --eval-batch-size 500 --seed 0 --log-every 50 --device flex --quiet)
 "$ember" train --dataset image-folder:datasets/local/cifar10-jpeg --optimizer sgd --lr 0.05 \

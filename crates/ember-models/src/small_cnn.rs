@@ -78,6 +78,20 @@ impl SmallCnnConfig {
         Ok(())
     }
 
+    /// Trainable parameters (weights, BatchNorm scales and shifts, head), computed from the config;
+    /// burn's `num_params` also counts the BatchNorm running statistics.
+    pub fn trainable_params(&self) -> usize {
+        let mut channels = self.in_channels;
+        let mut total = 0;
+        for &width in &self.stage_widths {
+            for _ in 0..self.convs_per_stage {
+                total += channels * width * 9 + 2 * width;
+                channels = width;
+            }
+        }
+        total + channels * self.num_classes + self.num_classes
+    }
+
     /// The smallest square input that survives every stage's 2×2 pooling.
     pub fn min_image_size(&self) -> usize {
         1 << self.stage_widths.len()
@@ -158,6 +172,7 @@ mod tests {
         // burn's `num_params` also counts the BatchNorm running mean and variance (another 896).
         let trainable = 286_560 + 896 + 1_290;
         assert_eq!(trainable, 288_746);
+        assert_eq!(SmallCnnConfig::new(3, 10).trainable_params(), trainable);
         assert_eq!(model.num_params(), trainable + 896);
     }
 

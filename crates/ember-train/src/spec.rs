@@ -157,6 +157,37 @@ impl OptimizerSpec {
         }
     }
 
+    /// Every optimizer with its default hyper-parameters (PyTorch's for the burn baselines),
+    /// Adam first: benchmarks report ratios to it.
+    pub fn defaults() -> Vec<OptimizerSpec> {
+        vec![
+            OptimizerSpec::Adam {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.0,
+            },
+            OptimizerSpec::Sgd {
+                momentum: 0.9,
+                nesterov: false,
+                weight_decay: 5e-4,
+            },
+            OptimizerSpec::AdamW {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                weight_decay: 0.01,
+            },
+            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new()),
+            OptimizerSpec::RfAdagrad(RfAdaGradConfig::new()),
+            OptimizerSpec::RfAdamw(RfAdamWConfig::new()),
+            OptimizerSpec::IfShampoo(IfShampooConfig::new()),
+            OptimizerSpec::Shampoo(ShampooConfig::new()),
+            OptimizerSpec::SignGd(SignGdConfig::new()),
+            OptimizerSpec::Signum(SignumConfig::new()),
+        ]
+    }
+
     /// The short name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
         match self {

@@ -22,8 +22,9 @@ struct Cli {
 enum Command {
     /// Train a model on a data set with one optimizer; prints the test accuracy.
     Train(Box<train::TrainArgs>),
-    /// Time one SmallCnn training step on several devices (images/s, side by side in one process).
-    Bench(bench::BenchArgs),
+    /// Performance figures measured side by side in one process (devices, optimizers).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
