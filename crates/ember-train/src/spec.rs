@@ -225,7 +225,7 @@ impl OptimizerSpec {
                 nesterov,
                 weight_decay,
             } => SgdConfig::new()
-                .with_momentum((momentum > 0.0).then(|| MomentumConfig {
+                .with_momentum((momentum > 0.0).then_some(MomentumConfig {
                     momentum,
                     dampening: 0.0,
                     nesterov,

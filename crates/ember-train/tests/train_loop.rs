@@ -130,10 +130,12 @@ fn config(epochs: usize) -> serde_json::Value {
     serde_json::json!({ "epochs": epochs, "what": "train_loop test" })
 }
 
+/// One metrics line's learning-relevant numbers, as exact bit patterns:
+/// (kind, step, train loss, test loss, test accuracy, lr).
+type CurvePoint = (String, u64, u64, Option<u64>, Option<u64>, u64);
+
 /// The learning-relevant numbers of a metrics file (wall times and throughput left out).
-fn learning_curve(
-    records: &[MetricsRecord],
-) -> Vec<(String, u64, u64, Option<u64>, Option<u64>, u64)> {
+fn learning_curve(records: &[MetricsRecord]) -> Vec<CurvePoint> {
     records
         .iter()
         .map(|r| {

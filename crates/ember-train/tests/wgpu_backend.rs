@@ -3,7 +3,6 @@
 //! (`apt-get install mesa-vulkan-drivers libvulkan1`); CI installs it.
 #![cfg(feature = "wgpu")]
 
-use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::SmallCnnConfig;
 use ember_train::{
