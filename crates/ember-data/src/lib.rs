@@ -32,7 +32,7 @@ mod batcher;
 mod normalize;
 mod sampler;
 
-pub use augment::{mix as mix_seed, Augmentation, CropFlip};
+pub use augment::{Augmentation, CropFlip};
 pub use batcher::{ImageBatch, ImageBatcher};
 pub use normalize::Normalization;
 pub use sampler::epoch_order;

@@ -3,21 +3,14 @@
 //! (`apt-get install mesa-vulkan-drivers libvulkan1`); CI installs it.
 #![cfg(feature = "wgpu")]
 
+mod common;
+
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::SmallCnnConfig;
 use ember_train::{
     read_metrics, train, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
     TrainSettings,
 };
-
-fn vulkan_driver_installed() -> bool {
-    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
-}
 
 /// Two 1×8×8 classes (bright left vs bright right half).
 fn tiny_set(n: usize) -> ImageSet {
@@ -43,12 +36,8 @@ fn tiny_set(n: usize) -> ImageSet {
 
 #[test]
 fn smallcnn_trains_on_a_software_wgpu_adapter() {
-    if !vulkan_driver_installed() {
-        eprintln!("skipping: no Vulkan driver (install mesa-vulkan-drivers libvulkan1)");
+    if !common::vulkan_driver_available() {
         return;
-    }
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     let device = DeviceChoice::WgpuCpu.device().unwrap();
     device.seed(1);

@@ -4,20 +4,13 @@
 //! adapter lacks the dtype.
 #![cfg(feature = "wgpu")]
 
+mod common;
+
 use burn::optim::Optimizer;
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 use ember_optim::{IfShampooConfig, RfRmsPropConfig};
 use ember_train::DeviceChoice;
-
-fn vulkan_driver_installed() -> bool {
-    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
-        .iter()
-        .filter_map(|d| std::fs::read_dir(d).ok())
-        .flatten()
-        .flatten()
-        .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
-}
 
 /// A [4, 3] weight and a gradient with entries spread over three orders of magnitude, cast to
 /// `dtype`.
@@ -54,12 +47,8 @@ fn run<O: Optimizer>(optimizer: &O, device: &Device, dtype: FloatDType, name: &s
 
 #[test]
 fn root_free_steps_stay_finite_in_half_precision() {
-    if !vulkan_driver_installed() {
-        eprintln!("skipping: no Vulkan driver (install mesa-vulkan-drivers libvulkan1)");
+    if !common::vulkan_driver_available() {
         return;
-    }
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
-        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
     let device = DeviceChoice::WgpuCpu.device().unwrap().inner();
     let rf = RfRmsPropConfig::new()

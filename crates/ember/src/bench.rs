@@ -110,26 +110,21 @@ impl Workload {
         GradientsParams::from_grads(loss.backward(), model)
     }
 
-    /// Runs `warmup + steps` training steps; `timed` says whether the whole step or only the
-    /// optimizer's update is timed.
-    fn run(
+    /// Times `warmup + steps` whole training steps (forward, backward, update).
+    fn train_steps(
         &self,
         optimizer: &mut ModuleOptimizer,
         timing: &Timing,
-        whole_step: bool,
     ) -> anyhow::Result<Vec<f64>> {
         let mut model = self.model.clone();
         let mut times = Vec::with_capacity(timing.steps);
         for step in 0..timing.warmup + timing.steps {
             let start = Instant::now();
             let grads = self.gradients(&model);
-            self.device.sync().context("device sync")?;
-            let update_start = Instant::now();
             model = optimizer.step(1e-3, model, grads);
             self.device.sync().context("device sync")?;
             if step >= timing.warmup {
-                let from = if whole_step { start } else { update_start };
-                times.push(from.elapsed().as_secs_f64());
+                times.push(start.elapsed().as_secs_f64());
             }
         }
         Ok(times)
@@ -202,7 +197,7 @@ fn devices(args: DeviceArgs) -> anyhow::Result<()> {
         tracing::info!("timing SmallCnn training steps on {choice}");
         let workload = Workload::new(choice, t.batch_size)?;
         let mut adam = OptimizerSpec::defaults()[0].build(t.batch_size)?;
-        let step = median(workload.run(&mut adam, t, true)?);
+        let step = median(workload.train_steps(&mut adam, t)?);
         let images_per_s = t.batch_size as f64 / step.median_s;
         let first = results.first().map_or(images_per_s, |r| r.images_per_s);
         results.push(DeviceTiming {
@@ -229,11 +224,35 @@ fn optimizers(args: OptimizerArgs) -> anyhow::Result<()> {
     let workload = Workload::new(choice, t.batch_size)?;
     // Trainable parameters only: burn's num_params also counts BatchNorm running statistics.
     let trainable = SmallCnnConfig::new(3, 10).trainable_params();
+    let specs = OptimizerSpec::defaults();
+    let mut arms = specs
+        .iter()
+        .map(|spec| {
+            Ok((
+                spec.build(t.batch_size)?,
+                workload.model.clone(),
+                Vec::new(),
+            ))
+        })
+        .collect::<anyhow::Result<Vec<(ModuleOptimizer, SmallCnn, Vec<f64>)>>>()?;
+    // Round-robin: every round times one step of every optimizer, so slow drifts of the machine
+    // (other processes, thermal state) affect all of them alike and cancel in the ratios.
+    tracing::info!("timing {} optimizers round-robin on {choice}", specs.len());
+    for round in 0..t.warmup + t.steps {
+        for (optimizer, model, times) in arms.iter_mut() {
+            let grads = workload.gradients(model);
+            workload.device.sync().context("device sync")?;
+            let start = Instant::now();
+            *model = optimizer.step(1e-3, model.clone(), grads);
+            workload.device.sync().context("device sync")?;
+            if round >= t.warmup {
+                times.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
     let mut results: Vec<OptimizerTiming> = Vec::new();
-    for spec in OptimizerSpec::defaults() {
-        tracing::info!("timing {} steps on {choice}", spec.name());
-        let mut optimizer = spec.build(t.batch_size)?;
-        let step = median(workload.run(&mut optimizer, t, false)?);
+    for (spec, (optimizer, _, times)) in specs.iter().zip(arms) {
+        let step = median(times);
         let state_bytes = optimizer
             .into_bytes()
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -256,7 +275,7 @@ fn optimizers(args: OptimizerArgs) -> anyhow::Result<()> {
             r.state_bytes_per_param
         );
     }
-    let what = "optimizer step (update only) on SmallCnn's parameters, gradients of one CIFAR-shaped batch";
+    let what = "optimizer step (update only) on SmallCnn's parameters, gradients of one CIFAR-shaped batch, optimizers timed round-robin";
     write_json(&t.out, &report(what, choice.to_string(), t, results))
 }
 
