@@ -18,7 +18,9 @@ common=(--epochs 2 --batch-size 128 --eval-batch-size 500 --seed 0 --log-every 5
   --momentum 0.9 --weight-decay 5e-4 --run-name cifar10-folder-sgd "${common[@]}"
 "$ember" train --dataset cifar10 --data-dir datasets/local --optimizer adam --lr 1e-3 \
   --run-name cifar10-bin-adam "${common[@]}"
-for run in cifar10-folder-sgd cifar10-bin-adam; do
+"$ember" train --dataset cifar10 --data-dir datasets/local --optimizer sgd --lr 0.05 \
+  --momentum 0.9 --weight-decay 5e-4 --run-name cifar10-bin-sgd "${common[@]}"
+for run in cifar10-folder-sgd cifar10-bin-adam cifar10-bin-sgd; do
   cp "runs/$run/metrics.jsonl" "$out/$run.metrics.jsonl"
   cp "runs/$run/summary.json" "$out/$run.summary.json"
 done
