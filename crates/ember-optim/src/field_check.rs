@@ -63,6 +63,16 @@ impl FieldCheck {
         self.require(ok, field, value, "a number in (0, 1)")
     }
 
+    /// `value ∈ [0, 1]`: a mixing weight.
+    pub(crate) fn closed_unit(
+        &self,
+        field: &'static str,
+        value: f64,
+    ) -> Result<(), OptimConfigError> {
+        let ok = (0.0..=1.0).contains(&value);
+        self.require(ok, field, value, "a number in [0, 1]")
+    }
+
     /// `value ∈ [0, 1)`: the decay of a moving average or momentum buffer.
     pub(crate) fn decay(&self, field: &'static str, value: f64) -> Result<(), OptimConfigError> {
         let ok = (0.0..1.0).contains(&value);
@@ -130,6 +140,9 @@ mod tests {
         assert!(check.step_fraction("a", 0.0).is_err());
         assert!(check.open_unit("a", 1.0).is_err());
         assert!(check.open_unit("a", 0.5).is_ok());
+        assert!(check.closed_unit("a", 1.0).is_ok());
+        assert!(check.closed_unit("a", 1.01).is_err());
+        assert!(check.closed_unit("a", f64::NAN).is_err());
         assert!(check.decay("a", 0.0).is_ok());
         assert!(check.decay("a", 1.0).is_err());
         assert!(check.non_negative("a", 0.0).is_ok());

@@ -9,6 +9,12 @@ extern crate alloc;
 #[allow(unused_imports)]
 use burn::optim::{join_index, join_path, RecordState, StateSink, StateSource};
 
+pub mod closure;
+pub use closure::{
+    Batch, ClosureOptimizer, ClosureStep, Gam, GamConfig, Objective, ParamVec, Sam, SamConfig,
+    Svrg, SvrgConfig, Vamo, VamoConfig, ZoSgd, ZoSgdConfig,
+};
+
 pub mod schedule;
 pub use schedule::{Plrs, PlrsConfig};
 

@@ -1,0 +1,143 @@
+//! GAM: gradient-norm-aware minimization (Zhang, Xu, Yu, Zou, Cui — CVPR 2023).
+
+use burn::config::Config;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+
+use super::param_vec::NORM_EPS;
+use super::{
+    record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective, ParamVec,
+};
+use crate::field_check::FieldCheck;
+use crate::OptimConfigError;
+
+/// Configuration of [`Gam`]. Defaults are the paper's CIFAR-10 ResNet settings.
+#[derive(Config, Debug)]
+pub struct GamConfig {
+    /// ρ, radius of the ascent on the gradient norm (`θ2 = θ + ρ·h0/‖h0‖`). Must be > 0.
+    #[config(default = 0.2)]
+    pub grad_norm_rho: f64,
+    /// ρ', radius of the finite-difference probes `θ + ρ'·g/‖g‖`. Must be > 0.
+    #[config(default = 0.03)]
+    pub grad_rho: f64,
+    /// α, weight of `g1` in `h+ = α·g1 + (1 − α)·g3`. Must lie in [0, 1].
+    #[config(default = 0.1)]
+    pub alpha: f64,
+    /// β, weight of `g0` in `h− = β·g0 + (1 − β)·g2`. Must lie in [0, 1].
+    #[config(default = 0.1)]
+    pub beta: f64,
+    /// γ, how much of `h−`'s part orthogonal to `h+` is subtracted. Must be ≥ 0.
+    #[config(default = 0.05)]
+    pub gamma: f64,
+    /// Weight `h−` as the upstream code does, `g0 + (1 − β)·g2` (g0 not scaled by β), instead of
+    /// the paper's `β·g0 + (1 − β)·g2`.
+    #[config(default = false)]
+    pub upstream_h_minus: bool,
+}
+
+impl GamConfig {
+    /// Builds GAM around `base`, which applies GAM's direction as if it were the gradient.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn init(&self, base: ModuleOptimizer) -> Result<Gam, OptimConfigError> {
+        let check = FieldCheck::new("GamConfig");
+        check.positive("grad_norm_rho", self.grad_norm_rho)?;
+        check.positive("grad_rho", self.grad_rho)?;
+        check.closed_unit("alpha", self.alpha)?;
+        check.closed_unit("beta", self.beta)?;
+        check.non_negative("gamma", self.gamma)?;
+        Ok(Gam {
+            config: self.clone(),
+            base,
+        })
+    }
+}
+
+/// GAM, four gradient passes per step on the same mini-batch:
+///
+/// ```text
+/// g0 = ∇L(θ)
+/// g1 = ∇L(θ + ρ'·g0/‖g0‖)
+/// h0 = g1 − g0                                   ≈ ρ'·H·ĝ0, the gradient of the gradient norm
+/// θ2 = θ + ρ·h0/‖h0‖                             ascent on the gradient norm
+/// g2 = ∇L(θ2)
+/// g3 = ∇L(θ2 + ρ'·g2/‖g2‖)
+/// h+ = α·g1 + (1 − α)·g3
+/// h− = β·g0 + (1 − β)·g2                         (upstream code: g0 + (1 − β)·g2)
+/// h−⊥ = h− − (⟨h−, h+⟩/‖h+‖²)·h+
+/// direction = h+ − γ·h−⊥                         handed to the base optimizer as the gradient
+/// ```
+///
+/// Norms carry ξ = 1e-12 in their denominators. BatchNorm running statistics move with pass 1
+/// only: passes 2–4 run on copies with their own statistics. From *Gradient Norm Aware
+/// Minimization Seeks First-Order Flatness and Improves Generalization*, CVPR 2023.
+#[derive(Clone)]
+pub struct Gam {
+    config: GamConfig,
+    base: ModuleOptimizer,
+}
+
+impl Gam {
+    /// GAM's update direction at `model` for the current batch, and the loss at `model`.
+    pub fn direction<M: Module>(
+        &self,
+        model: &M,
+        objective: &mut dyn Objective<M>,
+    ) -> (burn::tensor::Tensor<1>, ParamVec) {
+        let c = &self.config;
+        let gradient_at = |objective: &mut dyn Objective<M>, shift: &ParamVec| {
+            let (_, grads) = objective.gradient(&shift.perturbed(model, true), Batch::Current);
+            ParamVec::from_grads(model, &grads)
+        };
+        let (loss, g0) = objective.gradient(model, Batch::Current);
+        let g0 = ParamVec::from_grads(model, &g0);
+        let g1 = gradient_at(objective, &g0.scaled(&g0.unit_factor(c.grad_rho)));
+        let h0 = g1.lincomb(1.0, &g0, -1.0);
+        let ascent = h0.scaled(&h0.unit_factor(c.grad_norm_rho));
+        let g2 = gradient_at(objective, &ascent);
+        let g3 = gradient_at(
+            objective,
+            &ascent.add_scaled(&g2, &g2.unit_factor(c.grad_rho)),
+        );
+
+        let h_plus = g1.lincomb(c.alpha, &g3, 1.0 - c.alpha);
+        let g0_weight = if c.upstream_h_minus { 1.0 } else { c.beta };
+        let h_minus = g0.lincomb(g0_weight, &g2, 1.0 - c.beta);
+        let projection = h_minus.dot(&h_plus) / h_plus.dot(&h_plus).add_scalar(NORM_EPS);
+        let h_perp = h_minus.add_scaled(&h_plus, &projection.neg());
+        (loss, h_plus.lincomb(1.0, &h_perp, -c.gamma))
+    }
+}
+
+impl<M: Module + 'static> ClosureOptimizer<M> for Gam {
+    fn step(
+        &mut self,
+        lr: ModuleLearningRate,
+        model: M,
+        objective: &mut dyn Objective<M>,
+    ) -> ClosureStep<M> {
+        let (loss, direction) = self.direction(&model, objective);
+        let grads = direction.to_grads(&model);
+        ClosureStep {
+            model: self.base.step(lr, model, grads),
+            loss,
+        }
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
+        record::encode(&[], &self.base)
+    }
+
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
+        let (_, base) = record::decode(bytes, &[], self.base.clone())?;
+        self.base = base;
+        Ok(())
+    }
+
+    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
+        Box::new(self.clone())
+    }
+}

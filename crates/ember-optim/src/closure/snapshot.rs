@@ -1,0 +1,333 @@
+//! Snapshot methods: SVRG (first-order snapshot) and VAMO (zeroth-order snapshot), which take a
+//! snapshot of the model at the start of every epoch and correct each mini-batch gradient with it.
+
+use burn::config::Config;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::tensor::Tensor;
+
+use super::zeroth_order::{derived_seed, ZoPoints};
+use super::{
+    isolated_copy, record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective,
+    ParamVec,
+};
+use crate::field_check::FieldCheck;
+use crate::OptimConfigError;
+
+/// How many full-data batches a snapshot averages over.
+fn snapshot_batch_count(limit: Option<usize>, available: usize) -> usize {
+    let n = limit.map_or(available, |l| l.min(available));
+    assert!(n > 0, "a snapshot needs at least one full-data batch");
+    n
+}
+
+/// Configuration of [`Vamo`]. Defaults follow the paper (α = 1/d, μ = 1e-3, q = 1, snapshot over
+/// all the data).
+#[derive(Config, Debug)]
+pub struct VamoConfig {
+    /// α, the weight of the zeroth-order correction; `None` uses 1/d (d = trainable parameters), the
+    /// paper's theoretical choice. Must lie in [0, 1].
+    pub alpha: Option<f64>,
+    /// Re-estimate α after every epoch as the variance-minimising `Cov(g, c)/Var(c)` of the
+    /// first-order gradient `g` and the correction `c` observed during that epoch, clipped to
+    /// [0, 1]. The first epoch uses `alpha` (or 1/d).
+    #[config(default = false)]
+    pub adaptive_alpha: bool,
+    /// μ, the smoothing radius. Must be > 0.
+    #[config(default = 1e-3)]
+    pub mu: f64,
+    /// q, random directions (fixed for an epoch). Must be ≥ 1.
+    #[config(default = 1)]
+    pub directions: usize,
+    /// Full-data batches the snapshot estimate averages over; `None`: all of them.
+    pub snapshot_batches: Option<usize>,
+    /// Seed of the directions; an epoch's directions depend only on it and the epoch number.
+    #[config(default = 0)]
+    pub seed: u64,
+}
+
+impl VamoConfig {
+    /// Builds VAMO around `base` (the paper uses plain SGD), which steps on the mixed gradient.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Vamo<M>, OptimConfigError> {
+        let check = FieldCheck::new("VamoConfig");
+        if let Some(alpha) = self.alpha {
+            check.closed_unit("alpha", alpha)?;
+        }
+        check.positive("mu", self.mu)?;
+        check.at_least_one("directions", self.directions)?;
+        if let Some(n) = self.snapshot_batches {
+            check.at_least_one("snapshot_batches", n)?;
+        }
+        Ok(Vamo {
+            config: self.clone(),
+            base,
+            alpha: self.alpha,
+            snapshot: None,
+            covariance: None,
+        })
+    }
+}
+
+/// VAMO (Chen & Ma, *Variance-Reduced Mixed-Gradient Optimizer*, arXiv 2505.13954): SVRG's epoch
+/// structure with zeroth-order snapshot terms.
+///
+/// ```text
+/// at the start of epoch s:  x̂ ← x;  draw u₁…u_q (seeded by (seed, s));
+///                           ĝ = ∇̂f(x̂) averaged over the full-data batches (forward passes only)
+/// each step on batch I:     v = ∇f_I(x) − α·(∇̂f_I(x̂) − ĝ)
+///                           base optimizer steps on v (plain SGD: x ← x − η·v)
+/// ```
+///
+/// Both zeroth-order terms use the same directions, so `ĝ` and the per-batch estimates are stored
+/// as `q` coefficients and the directions are regenerated from their seeds, never kept per sample.
+/// A step costs one forward+backward pass and `q + 1` forward passes; a snapshot costs `q + 1`
+/// forward passes per full-data batch. Snapshot evaluations run on copies with their own BatchNorm
+/// statistics, so with α = 0 VAMO is exactly its base optimizer.
+pub struct Vamo<M> {
+    config: VamoConfig,
+    base: ModuleOptimizer,
+    /// α in use; resolved to 1/d at the first snapshot when not configured.
+    alpha: Option<f64>,
+    snapshot: Option<VamoSnapshot<M>>,
+    /// `(Σ⟨g, c⟩, Σ‖c‖²)` over this epoch's steps, for the adaptive α.
+    covariance: Option<(Tensor<1>, Tensor<1>)>,
+}
+
+struct VamoSnapshot<M> {
+    points: ZoPoints<M>,
+    /// The snapshot coefficients `ĉⱼ` of `ĝ = Σⱼ ĉⱼ·uⱼ`.
+    full: Vec<Tensor<1>>,
+}
+
+impl<M: Module> Clone for Vamo<M> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            base: self.base.clone(),
+            alpha: self.alpha,
+            // A snapshot is retaken at every epoch start; a copy starts without one.
+            snapshot: None,
+            covariance: self.covariance.clone(),
+        }
+    }
+}
+
+impl<M: Module> Vamo<M> {
+    /// α for the next epoch: the variance-minimising estimate when adaptive and observed, else the
+    /// current one.
+    fn next_alpha(&self) -> Option<f64> {
+        match (&self.covariance, self.config.adaptive_alpha) {
+            (Some((cov, var)), true) => {
+                let (cov, var) = (
+                    cov.clone().into_scalar::<f64>(),
+                    var.clone().into_scalar::<f64>(),
+                );
+                if var > 0.0 && cov.is_finite() && var.is_finite() {
+                    Some((cov / var).clamp(0.0, 1.0))
+                } else {
+                    self.alpha
+                }
+            }
+            _ => self.alpha,
+        }
+    }
+}
+
+impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
+    fn begin_epoch(&mut self, epoch: usize, model: &M, objective: &mut dyn Objective<M>) {
+        self.alpha = self.next_alpha();
+        self.covariance = None;
+        let (mu, q, seed) = (self.config.mu, self.config.directions, self.config.seed);
+        let points = ZoPoints::new(model, isolated_copy(model, false), mu, q, |j| {
+            derived_seed(seed, epoch as u64, j as u64)
+        });
+        let d = points.directions[0].num_elements();
+        self.alpha.get_or_insert(1.0 / d as f64);
+
+        let batches = snapshot_batch_count(self.config.snapshot_batches, objective.full_batches());
+        let mut sums: Option<Vec<Tensor<1>>> = None;
+        for b in 0..batches {
+            let (c, _) = points.coefficients(objective, Batch::Full(b));
+            sums = Some(match sums {
+                None => c,
+                Some(s) => s.into_iter().zip(c).map(|(a, x)| a + x).collect(),
+            });
+        }
+        let full = sums
+            .expect("at least one batch")
+            .into_iter()
+            .map(|s| s.div_scalar(batches as f64))
+            .collect();
+        self.snapshot = Some(VamoSnapshot { points, full });
+    }
+
+    fn step(
+        &mut self,
+        lr: ModuleLearningRate,
+        model: M,
+        objective: &mut dyn Objective<M>,
+    ) -> ClosureStep<M> {
+        let snapshot = self
+            .snapshot
+            .as_ref()
+            .expect("Vamo::begin_epoch takes the snapshot before the first step");
+        let alpha = self.alpha.expect("resolved by begin_epoch");
+        let (loss, g) = objective.gradient(&model, Batch::Current);
+        let g = ParamVec::from_grads(&model, &g);
+        let (batch, _) = snapshot.points.coefficients(objective, Batch::Current);
+        let differences: Vec<Tensor<1>> = batch
+            .into_iter()
+            .zip(&snapshot.full)
+            .map(|(c, full)| c - full.clone())
+            .collect();
+        let correction = snapshot.points.estimate(&differences);
+        if self.config.adaptive_alpha {
+            let (cov, var) = (g.dot(&correction), correction.dot(&correction));
+            self.covariance = Some(match self.covariance.take() {
+                None => (cov, var),
+                Some((c, v)) => (c + cov, v + var),
+            });
+        }
+        let mixed = g.lincomb(1.0, &correction, -alpha);
+        let grads = mixed.to_grads(&model);
+        ClosureStep {
+            model: self.base.step(lr, model, grads),
+            loss,
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<(&'static str, f64)> {
+        self.alpha.map(|a| vec![("alpha", a)]).unwrap_or_default()
+    }
+
+    /// Saved at epoch ends: α for the next epoch (`NaN` when still unresolved) and the base state.
+    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
+        let alpha = self.next_alpha().unwrap_or(f64::NAN);
+        record::encode(&[("alpha", alpha)], &self.base)
+    }
+
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
+        let (values, base) = record::decode(bytes, &["alpha"], self.base.clone())?;
+        self.alpha = (!values[0].is_nan()).then_some(values[0]);
+        self.covariance = None;
+        self.snapshot = None;
+        self.base = base;
+        Ok(())
+    }
+
+    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
+        Box::new(self.clone())
+    }
+}
+
+/// Configuration of [`Svrg`].
+#[derive(Config, Debug)]
+pub struct SvrgConfig {
+    /// Full-data batches the snapshot gradient averages over; `None`: all of them.
+    pub snapshot_batches: Option<usize>,
+}
+
+impl SvrgConfig {
+    /// Builds SVRG around `base` (classically plain SGD).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] when `snapshot_batches` is 0.
+    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Svrg<M>, OptimConfigError> {
+        if let Some(n) = self.snapshot_batches {
+            FieldCheck::new("SvrgConfig").at_least_one("snapshot_batches", n)?;
+        }
+        Ok(Svrg {
+            snapshot_batches: self.snapshot_batches,
+            base,
+            snapshot: None,
+        })
+    }
+}
+
+/// SVRG (Johnson & Zhang, NeurIPS 2013), the first-order baseline of VAMO:
+///
+/// ```text
+/// at the start of each epoch:  x̂ ← x;  μ̂ = ∇f(x̂) over the full-data batches
+/// each step on batch I:        v = ∇f_I(x) − ∇f_I(x̂) + μ̂
+/// ```
+///
+/// Two forward+backward passes a step, one per full-data batch per snapshot. The snapshot model
+/// keeps its own BatchNorm statistics.
+pub struct Svrg<M> {
+    snapshot_batches: Option<usize>,
+    base: ModuleOptimizer,
+    snapshot: Option<(M, ParamVec)>,
+}
+
+impl<M: Module> Clone for Svrg<M> {
+    fn clone(&self) -> Self {
+        Self {
+            snapshot_batches: self.snapshot_batches,
+            base: self.base.clone(),
+            snapshot: None,
+        }
+    }
+}
+
+impl<M: Module + 'static> ClosureOptimizer<M> for Svrg<M> {
+    fn begin_epoch(&mut self, _epoch: usize, model: &M, objective: &mut dyn Objective<M>) {
+        let center = isolated_copy(model, true);
+        let batches = snapshot_batch_count(self.snapshot_batches, objective.full_batches());
+        let mut sum: Option<ParamVec> = None;
+        for b in 0..batches {
+            let (_, grads) = objective.gradient(&center, Batch::Full(b));
+            let g = ParamVec::from_grads(model, &grads);
+            sum = Some(match sum {
+                None => g,
+                Some(s) => s.lincomb(1.0, &g, 1.0),
+            });
+        }
+        let mean = sum
+            .expect("at least one batch")
+            .mul_scalar(1.0 / batches as f64);
+        self.snapshot = Some((center, mean));
+    }
+
+    fn step(
+        &mut self,
+        lr: ModuleLearningRate,
+        model: M,
+        objective: &mut dyn Objective<M>,
+    ) -> ClosureStep<M> {
+        let (center, mean) = self
+            .snapshot
+            .as_ref()
+            .expect("Svrg::begin_epoch takes the snapshot before the first step");
+        let (loss, g) = objective.gradient(&model, Batch::Current);
+        let g = ParamVec::from_grads(&model, &g);
+        let (_, at_snapshot) = objective.gradient(center, Batch::Current);
+        let at_snapshot = ParamVec::from_grads(&model, &at_snapshot);
+        let v = g.lincomb(1.0, &at_snapshot, -1.0).lincomb(1.0, mean, 1.0);
+        let grads = v.to_grads(&model);
+        ClosureStep {
+            model: self.base.step(lr, model, grads),
+            loss,
+        }
+    }
+
+    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
+        record::encode(&[], &self.base)
+    }
+
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
+        let (_, base) = record::decode(bytes, &[], self.base.clone())?;
+        self.base = base;
+        self.snapshot = None;
+        Ok(())
+    }
+
+    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
+        Box::new(self.clone())
+    }
+}
