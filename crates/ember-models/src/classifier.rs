@@ -10,3 +10,32 @@ pub trait ImageClassifier: Module {
     /// Class logits (not probabilities) for a batch of normalised images.
     fn forward(&self, images: Tensor<4>) -> Tensor<2>;
 }
+
+/// One of the image classifiers, chosen at run time (e.g. by a command-line flag), itself a burn
+/// module: the trainer, checkpoints and optimizers handle it like any concrete model.
+#[derive(Module, Debug)]
+pub enum AnyClassifier {
+    SmallCnn(crate::SmallCnn),
+    Mlp(crate::Mlp),
+}
+
+impl ImageClassifier for AnyClassifier {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        match self {
+            Self::SmallCnn(m) => m.forward(images),
+            Self::Mlp(m) => m.forward(images),
+        }
+    }
+}
+
+impl From<crate::SmallCnn> for AnyClassifier {
+    fn from(m: crate::SmallCnn) -> Self {
+        Self::SmallCnn(m)
+    }
+}
+
+impl From<crate::Mlp> for AnyClassifier {
+    fn from(m: crate::Mlp) -> Self {
+        Self::Mlp(m)
+    }
+}

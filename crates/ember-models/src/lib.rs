@@ -6,8 +6,10 @@
 
 mod classifier;
 mod error;
+mod mlp;
 mod small_cnn;
 
-pub use classifier::ImageClassifier;
+pub use classifier::{AnyClassifier, ImageClassifier};
 pub use error::ModelConfigError;
+pub use mlp::{Mlp, MlpConfig};
 pub use small_cnn::{ConvBlock, SmallCnn, SmallCnnConfig, Stage};

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::LrSchedulerRecord;
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::{sync_dir, write_atomically};
+use crate::StepRule;
 
 const MODEL_FILE: &str = "model.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bpk";
@@ -51,7 +51,7 @@ pub struct CheckpointStore {
 /// What a successful restore hands back to the loop.
 pub struct Restored<M> {
     pub model: M,
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: StepRule<M>,
     pub scheduler: ModuleLrScheduler,
     pub state: LoopState,
     pub path: PathBuf,
@@ -70,10 +70,10 @@ impl CheckpointStore {
     ///
     /// Every file goes into `epoch-NNNN.partial/` and is fsynced; only then is the folder renamed to
     /// `epoch-NNNN/`. A folder without the suffix is therefore always complete.
-    pub fn save<M: Module>(
+    pub fn save<M: Module + 'static>(
         &self,
         model: &M,
-        optimizer: &ModuleOptimizer,
+        optimizer: &StepRule<M>,
         scheduler: &ModuleLrScheduler,
         mut state: LoopState,
     ) -> Result<PathBuf, CheckpointError> {
@@ -94,7 +94,7 @@ impl CheckpointStore {
             .into_record()
             .into_bytes()
             .map_err(|e| fail(&partial, &e))?;
-        let optimizer_bytes = optimizer.into_bytes().map_err(|e| fail(&partial, &e))?;
+        let optimizer_bytes = optimizer.to_bytes().map_err(|e| fail(&partial, &e))?;
         let scheduler_bytes = scheduler
             .to_record()
             .into_bytes()
@@ -143,10 +143,10 @@ impl CheckpointStore {
 
     /// Restores the newest checkpoint that loads. A damaged one (truncated, unreadable) is reported
     /// through `on_skip` and the next older one is tried, so one bad write never loses the run.
-    pub fn restore_latest<M: Module>(
+    pub fn restore_latest<M: Module + 'static>(
         &self,
         model: &M,
-        optimizer: &ModuleOptimizer,
+        optimizer: &StepRule<M>,
         scheduler: &ModuleLrScheduler,
         mut on_skip: impl FnMut(&CheckpointError),
     ) -> Option<Restored<M>> {
@@ -161,10 +161,10 @@ impl CheckpointStore {
 
     /// Loads one checkpoint folder onto the given (freshly initialised) model, optimizer and
     /// scheduler.
-    pub fn restore<M: Module>(
+    pub fn restore<M: Module + 'static>(
         path: &Path,
         model: &M,
-        optimizer: &ModuleOptimizer,
+        optimizer: &StepRule<M>,
         scheduler: &ModuleLrScheduler,
     ) -> Result<Restored<M>, CheckpointError> {
         let fail = |file: &str, message: String| CheckpointError {
@@ -175,7 +175,7 @@ impl CheckpointStore {
             fs::read(path.join(STATE_FILE)).map_err(|e| fail(STATE_FILE, e.to_string()))?;
         let state: LoopState = serde_json::from_slice(&state_bytes)
             .map_err(|e| fail(STATE_FILE, format!("unreadable state: {e}")))?;
-        let read = |file: &str, expected: u64| -> Result<Bytes, CheckpointError> {
+        let read = |file: &str, expected: u64| -> Result<Vec<u8>, CheckpointError> {
             let bytes = fs::read(path.join(file)).map_err(|e| fail(file, e.to_string()))?;
             if bytes.len() as u64 != expected {
                 return Err(fail(
@@ -186,20 +186,26 @@ impl CheckpointStore {
                     ),
                 ));
             }
-            Ok(Bytes::from_bytes_vec(bytes))
+            Ok(bytes)
         };
-        let record = ModuleRecord::from_bytes(read(MODEL_FILE, state.file_sizes[0])?)
-            .map_err(|e| fail(MODEL_FILE, e.to_string()))?;
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(read(
+            MODEL_FILE,
+            state.file_sizes[0],
+        )?))
+        .map_err(|e| fail(MODEL_FILE, e.to_string()))?;
         let model = model
             .clone()
             .try_load_record(record)
             .map_err(|e| fail(MODEL_FILE, e.to_string()))?;
         let optimizer = optimizer
             .clone()
-            .from_bytes(read(OPTIMIZER_FILE, state.file_sizes[1])?)
-            .map_err(|e| fail(OPTIMIZER_FILE, e.to_string()))?;
-        let record = LrSchedulerRecord::from_bytes(read(SCHEDULER_FILE, state.file_sizes[2])?)
-            .map_err(|e| fail(SCHEDULER_FILE, e.to_string()))?;
+            .load_bytes(read(OPTIMIZER_FILE, state.file_sizes[1])?)
+            .map_err(|e| fail(OPTIMIZER_FILE, e))?;
+        let record = LrSchedulerRecord::from_bytes(Bytes::from_bytes_vec(read(
+            SCHEDULER_FILE,
+            state.file_sizes[2],
+        )?))
+        .map_err(|e| fail(SCHEDULER_FILE, e.to_string()))?;
         let scheduler = scheduler.clone().load_record(record);
         Ok(Restored {
             model,

@@ -5,16 +5,20 @@ mod atomic;
 mod checkpoint;
 mod device;
 mod metrics;
+mod objective;
 mod run_dir;
 mod spec;
+mod step_rule;
 mod trainer;
 
 pub use atomic::write_atomically;
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
 pub use device::{DeviceChoice, DeviceError};
 pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
+pub use objective::{BatchObjective, PassCounts};
 pub use run_dir::RunDir;
 pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
+pub use step_rule::StepRule;
 pub use trainer::{
     evaluate, train, TrainData, TrainError, TrainParts, TrainSettings, TrainSummary,
 };

@@ -26,6 +26,16 @@ pub struct MetricsRecord {
     pub wall_time_s: f64,
     /// Training images per second over the interval this line covers (excludes evaluation).
     pub images_per_s: f64,
+    /// Forward passes per optimizer step over the interval (epoch lines include the passes of an
+    /// SVRG / VAMO snapshot): 1 for per-parameter optimizers, 4 for GAM, `q + 2` for VAMO, ….
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forward_passes: Option<f64>,
+    /// Backward passes per optimizer step over the interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backward_passes: Option<f64>,
+    /// Scalars the optimizer reports on epoch lines (e.g. VAMO's `alpha`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub diagnostics: std::collections::BTreeMap<String, f64>,
 }
 
 /// Appends records to `metrics.jsonl`, one JSON object per line, flushed per line so a crash loses

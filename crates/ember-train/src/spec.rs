@@ -7,14 +7,18 @@ use std::str::FromStr;
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
+use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
 use ember_optim::{
-    IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
-    ShampooConfig, SignGdConfig, SignumConfig,
+    GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig,
+    RfRmsPropConfig, SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig,
+    ZoSgdConfig,
 };
+
+use crate::StepRule;
 use serde::{Deserialize, Serialize};
 
 /// A hyper-parameter that cannot be used, naming its field.
@@ -118,6 +122,31 @@ pub enum OptimizerSpec {
     SignGd(SignGdConfig),
     /// Sign of an exponential moving average of the gradient.
     Signum(SignumConfig),
+    /// GAM (four gradient passes a step) around a per-parameter `base` optimizer.
+    Gam {
+        base: Box<OptimizerSpec>,
+        gam: GamConfig,
+    },
+    /// SAM (two gradient passes a step) around `base`.
+    Sam {
+        base: Box<OptimizerSpec>,
+        sam: SamConfig,
+    },
+    /// VAMO: mini-batch gradient with a zeroth-order SVRG-style correction, stepped by `base`.
+    Vamo {
+        base: Box<OptimizerSpec>,
+        vamo: VamoConfig,
+    },
+    /// ZO-SGD: steps on a two-point zeroth-order estimate (forward passes only), through `base`.
+    ZoSgd {
+        base: Box<OptimizerSpec>,
+        zo: ZoSgdConfig,
+    },
+    /// SVRG: mini-batch gradient with a first-order snapshot correction, stepped by `base`.
+    Svrg {
+        base: Box<OptimizerSpec>,
+        svrg: SvrgConfig,
+    },
 }
 
 impl OptimizerSpec {
@@ -151,6 +180,29 @@ impl OptimizerSpec {
                 check_unit("beta_2", beta_2)?;
                 check_positive("epsilon", epsilon)?;
                 check_non_negative("weight_decay", weight_decay)
+            }
+            OptimizerSpec::Gam { ref gam, .. } => {
+                self.base_checked()?;
+                gam.init(SgdConfig::new().init())?;
+                Ok(())
+            }
+            OptimizerSpec::Sam { ref sam, .. } => {
+                self.base_checked()?;
+                sam.init(SgdConfig::new().init())?;
+                Ok(())
+            }
+            OptimizerSpec::Vamo { ref vamo, .. } => {
+                self.base_checked()?;
+                Ok(vamo.validate()?)
+            }
+            OptimizerSpec::ZoSgd { ref zo, .. } => {
+                self.base_checked()?;
+                zo.init(SgdConfig::new().init())?;
+                Ok(())
+            }
+            OptimizerSpec::Svrg { ref svrg, .. } => {
+                self.base_checked()?;
+                Ok(svrg.validate()?)
             }
             // ember-optim's configs validate themselves when built.
             _ => self.build(1).map(|_| ()),
@@ -201,7 +253,63 @@ impl OptimizerSpec {
             OptimizerSpec::Shampoo(_) => "shampoo",
             OptimizerSpec::SignGd(_) => "sign-gd",
             OptimizerSpec::Signum(_) => "signum",
+            OptimizerSpec::Gam { .. } => "gam",
+            OptimizerSpec::Sam { .. } => "sam",
+            OptimizerSpec::Vamo { .. } => "vamo",
+            OptimizerSpec::ZoSgd { .. } => "zo-sgd",
+            OptimizerSpec::Svrg { .. } => "svrg",
         }
+    }
+
+    /// The per-parameter optimizer a closure optimizer hands its direction to (`None` for a
+    /// per-parameter optimizer).
+    pub fn base(&self) -> Option<&OptimizerSpec> {
+        match self {
+            OptimizerSpec::Gam { base, .. }
+            | OptimizerSpec::Sam { base, .. }
+            | OptimizerSpec::Vamo { base, .. }
+            | OptimizerSpec::ZoSgd { base, .. }
+            | OptimizerSpec::Svrg { base, .. } => Some(base),
+            _ => None,
+        }
+    }
+
+    /// The base optimizer, checked to be a valid per-parameter one.
+    fn base_checked(&self) -> Result<&OptimizerSpec, SpecError> {
+        let base = self.base().expect("only called on closure optimizers");
+        if base.base().is_some() {
+            return Err(SpecError::new(
+                "base",
+                format!(
+                    "the base optimizer of {} must be a per-parameter optimizer (sgd, adamw, rf-rmsprop, …), got {}",
+                    self.name(),
+                    base.name()
+                ),
+            ));
+        }
+        base.validate()?;
+        Ok(base)
+    }
+
+    /// Builds the optimizer of either kind for a model `M` trained with `batch_size` images per
+    /// step: closure optimizers wrap their base optimizer, the others are [`build`](Self::build).
+    pub fn build_rule<M: Module + 'static>(
+        &self,
+        batch_size: usize,
+    ) -> Result<StepRule<M>, SpecError> {
+        let Some(base) = self.base() else {
+            return Ok(StepRule::Gradient(self.build(batch_size)?));
+        };
+        self.base_checked()?;
+        let base = base.build(batch_size)?;
+        Ok(StepRule::Closure(match self {
+            OptimizerSpec::Gam { gam, .. } => Box::new(gam.init(base)?),
+            OptimizerSpec::Sam { sam, .. } => Box::new(sam.init(base)?),
+            OptimizerSpec::Vamo { vamo, .. } => Box::new(vamo.init::<M>(base)?),
+            OptimizerSpec::ZoSgd { zo, .. } => Box::new(zo.init(base)?),
+            OptimizerSpec::Svrg { svrg, .. } => Box::new(svrg.init::<M>(base)?),
+            _ => unreachable!("per-parameter optimizers returned above"),
+        }))
     }
 
     /// Builds the burn optimizer for a whole module trained with `batch_size` images per step (the
@@ -216,6 +324,15 @@ impl OptimizerSpec {
             OptimizerSpec::Shampoo(c) => return Ok(c.init()?),
             OptimizerSpec::SignGd(c) => return Ok(c.init()?),
             OptimizerSpec::Signum(c) => return Ok(c.init()?),
+            closure if closure.base().is_some() => {
+                return Err(SpecError::new(
+                    "name",
+                    format!(
+                        "{} evaluates the loss several times a step: build it with build_rule",
+                        closure.name()
+                    ),
+                ))
+            }
             _ => self.validate()?,
         }
         let l2 = |wd: f64| (wd > 0.0).then(|| WeightDecayConfig::new(wd as f32));

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use ember_data::{epoch_order, ImageBatcher, ImageSet};
 use ember_models::ImageClassifier;
@@ -17,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::atomic::write_atomically;
 use crate::checkpoint::{CheckpointError, CheckpointStore, LoopState};
 use crate::metrics::{MetricsRecord, MetricsWriter};
+use crate::objective::{BatchObjective, PassCounts};
 use crate::run_dir::RunDir;
+use crate::StepRule;
 
 /// How long and in what slices to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -77,7 +78,7 @@ pub struct TrainData {
 /// The three stateful pieces a run updates, and checkpoints.
 pub struct TrainParts<M> {
     pub model: M,
-    pub optimizer: ModuleOptimizer,
+    pub optimizer: StepRule<M>,
     pub scheduler: ModuleLrScheduler,
 }
 
@@ -97,6 +98,11 @@ pub struct TrainSummary {
     pub num_params: usize,
     /// The epoch this process started from (0 unless resumed).
     pub resumed_from_epoch: usize,
+    /// Forward passes per optimizer step over the epochs run in this process, snapshot passes of
+    /// SVRG / VAMO included (1 for per-parameter optimizers, 4 for GAM, …).
+    pub forward_passes_per_step: f64,
+    /// Backward passes per optimizer step, likewise.
+    pub backward_passes_per_step: f64,
 }
 
 /// Why a run stopped early.
@@ -166,7 +172,7 @@ pub fn evaluate<M: ImageClassifier>(
 /// With `resume`, the newest loadable checkpoint in the run folder is restored (model, optimizer,
 /// scheduler, step count, metrics file length) and training continues from the epoch after it; the
 /// data order and augmentation are functions of `(seed, epoch)`, so nothing else needs restoring.
-pub fn train<M: ImageClassifier>(
+pub fn train<M: ImageClassifier + 'static>(
     run: &RunDir,
     run_config: &serde_json::Value,
     settings: &TrainSettings,
@@ -220,6 +226,13 @@ pub fn train<M: ImageClassifier>(
         MetricsWriter::open(&run.metrics(), state.metrics_len).map_err(io_err(run.metrics()))?;
 
     let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut objective = BatchObjective::new(
+        &loss_fn,
+        &data.train,
+        &data.batcher,
+        settings.batch_size,
+        device,
+    );
     let steps_per_epoch = settings.steps_per_epoch(data.train.len());
     let started = Instant::now();
     let wall_before = state.wall_time_s;
@@ -231,20 +244,21 @@ pub fn train<M: ImageClassifier>(
         let order = epoch_order(data.train.len(), settings.seed, epoch);
         let progress = progress_bar(settings.progress, steps_per_epoch, epoch, settings.epochs);
         let epoch_start = Instant::now();
-        let mut interval = Interval::start();
+        let epoch_passes = objective.passes;
+        optimizer.begin_epoch(epoch, &model, &mut objective);
+        let mut interval = Interval::start(objective.passes);
         let (mut epoch_loss, mut lr) = (0.0, 0.0);
 
         for batch_indices in order.chunks_exact(settings.batch_size) {
             let batch =
                 data.batcher
                     .train_batch(&data.train, batch_indices, settings.seed, epoch, device);
-            let logits = model.forward(batch.images);
-            let loss = loss_fn.forward(logits, batch.targets);
+            objective.set_current(batch);
             let lr_now = scheduler.step();
             lr = lr_now.base();
-            interval.add(loss.clone().detach().inner());
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(lr_now, model, grads);
+            let step = optimizer.step(lr_now, model, &mut objective);
+            model = step.model;
+            interval.add(step.loss.inner());
             state.step += 1;
             progress.inc(1);
 
@@ -252,6 +266,8 @@ pub fn train<M: ImageClassifier>(
                 let mean = interval.mean_loss();
                 check_finite(mean, state.step, epoch, run)?;
                 epoch_loss += mean * interval.steps as f64;
+                let (forward, backward) =
+                    per_step(objective.passes, interval.passes, interval.steps);
                 let record = MetricsRecord {
                     kind: "step".into(),
                     step: state.step,
@@ -263,10 +279,13 @@ pub fn train<M: ImageClassifier>(
                     wall_time_s: wall_before + started.elapsed().as_secs_f64(),
                     images_per_s: (interval.steps * settings.batch_size) as f64
                         / interval.began.elapsed().as_secs_f64(),
+                    forward_passes: Some(forward),
+                    backward_passes: Some(backward),
+                    diagnostics: Default::default(),
                 };
                 progress.set_message(format!("loss {mean:.4}"));
                 metrics.write(&record).map_err(io_err(run.metrics()))?;
-                interval = Interval::start();
+                interval = Interval::start(objective.passes);
             }
         }
         if interval.steps > 0 {
@@ -276,6 +295,7 @@ pub fn train<M: ImageClassifier>(
         }
         let epoch_train_s = epoch_start.elapsed().as_secs_f64();
         train_seconds += epoch_train_s;
+        let (forward, backward) = per_step(objective.passes, epoch_passes, steps_per_epoch);
         progress.finish_and_clear();
 
         let (test_loss, test_accuracy) = evaluate(
@@ -307,6 +327,13 @@ pub fn train<M: ImageClassifier>(
                 lr,
                 wall_time_s: state.wall_time_s,
                 images_per_s,
+                forward_passes: Some(forward),
+                backward_passes: Some(backward),
+                diagnostics: optimizer
+                    .diagnostics()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
             })
             .map_err(io_err(run.metrics()))?;
         state.epochs_done = epoch + 1;
@@ -315,6 +342,11 @@ pub fn train<M: ImageClassifier>(
     }
 
     let epochs_run = settings.epochs.saturating_sub(resumed_from_epoch);
+    let (forward_passes_per_step, backward_passes_per_step) = per_step(
+        objective.passes,
+        PassCounts::default(),
+        epochs_run * steps_per_epoch,
+    );
     let (final_train_loss, final_test_loss, final_test_accuracy) = match last {
         Some(l) => l,
         None => {
@@ -344,6 +376,8 @@ pub fn train<M: ImageClassifier>(
         },
         num_params,
         resumed_from_epoch,
+        forward_passes_per_step,
+        backward_passes_per_step,
     };
     let json = serde_json::json!({ "summary": &summary, "config": run_config });
     let bytes = serde_json::to_vec_pretty(&json).expect("summary serialises");
@@ -424,20 +458,32 @@ fn check_finite(loss: f64, step: u64, epoch: usize, run: &RunDir) -> Result<(), 
     }
 }
 
+/// Forward and backward passes per step between two counts (`0/0` reads as 0).
+fn per_step(now: PassCounts, before: PassCounts, steps: usize) -> (f64, f64) {
+    let steps = steps.max(1) as f64;
+    (
+        (now.forward - before.forward) as f64 / steps,
+        (now.backward - before.backward) as f64 / steps,
+    )
+}
+
 /// Losses of the steps since the last metrics line, summed on the device so that reading them
 /// costs one host sync per line rather than one per step.
 struct Interval {
     loss_sum: Option<Tensor<1>>,
     steps: usize,
     began: Instant,
+    /// Pass counts when the interval began.
+    passes: PassCounts,
 }
 
 impl Interval {
-    fn start() -> Self {
+    fn start(passes: PassCounts) -> Self {
         Self {
             loss_sum: None,
             steps: 0,
             began: Instant::now(),
+            passes,
         }
     }
 

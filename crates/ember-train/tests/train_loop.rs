@@ -5,7 +5,7 @@
 use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::{SmallCnn, SmallCnnConfig};
-use ember_optim::{IfShampooConfig, RfRmsPropConfig, SignumConfig};
+use ember_optim::{GamConfig, IfShampooConfig, RfRmsPropConfig, SignumConfig, VamoConfig};
 use ember_train::{
     read_metrics, train, CheckpointStore, MetricsRecord, OptimizerSpec, RunDir, SchedulerSpec,
     TrainData, TrainError, TrainParts, TrainSettings,
@@ -104,7 +104,7 @@ fn parts_with(
             .with_convs_per_stage(1)
             .init(&device)
             .unwrap(),
-        optimizer: optimizer.build(16).unwrap(),
+        optimizer: optimizer.build_rule(16).unwrap(),
         scheduler: scheduler.build(total_steps, 4).unwrap(),
     }
 }
@@ -132,7 +132,7 @@ fn config(epochs: usize) -> serde_json::Value {
 
 /// One metrics line's learning-relevant numbers, as exact bit patterns:
 /// (kind, step, train loss, test loss, test accuracy, lr).
-type CurvePoint = (String, u64, u64, Option<u64>, Option<u64>, u64);
+type CurvePoint = (String, u64, u64, Option<u64>, Option<u64>, u64, Option<u64>);
 
 /// The learning-relevant numbers of a metrics file (wall times and throughput left out).
 fn learning_curve(records: &[MetricsRecord]) -> Vec<CurvePoint> {
@@ -146,6 +146,7 @@ fn learning_curve(records: &[MetricsRecord]) -> Vec<CurvePoint> {
                 r.test_loss.map(f64::to_bits),
                 r.test_accuracy.map(f64::to_bits),
                 r.lr.to_bits(),
+                r.diagnostics.get("alpha").map(|a| a.to_bits()),
             )
         })
         .collect()
@@ -231,6 +232,24 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
             cosine(),
         ),
         ("sgd+plrs", sgd(), plrs),
+        (
+            "gam(sgd)",
+            OptimizerSpec::Gam {
+                base: Box::new(sgd()),
+                gam: GamConfig::new(),
+            },
+            cosine(),
+        ),
+        (
+            "vamo(sgd), adaptive α",
+            OptimizerSpec::Vamo {
+                base: Box::new(sgd()),
+                vamo: VamoConfig::new()
+                    .with_adaptive_alpha(true)
+                    .with_directions(2),
+            },
+            cosine(),
+        ),
     ];
     for (name, optimizer, scheduler) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -264,6 +283,57 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
             curve("split"),
             "{name}: resumed metrics differ from the uninterrupted run"
         );
+    }
+}
+
+#[test]
+fn every_run_reports_its_passes_per_step() {
+    let _serial = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let device = flex();
+    let data = data();
+    let q = 2;
+    let cases = [
+        ("sgd", sgd(), 1.0, 1.0),
+        (
+            "gam",
+            OptimizerSpec::Gam {
+                base: Box::new(sgd()),
+                gam: GamConfig::new(),
+            },
+            4.0,
+            4.0,
+        ),
+        (
+            // Per step: the gradient, then q + 1 forward passes at the snapshot; per epoch, q + 1
+            // forward passes on each full-data batch, as many as there are steps here.
+            "vamo",
+            OptimizerSpec::Vamo {
+                base: Box::new(sgd()),
+                vamo: VamoConfig::new().with_directions(q),
+            },
+            1.0 + 2.0 * (q as f64 + 1.0),
+            1.0,
+        ),
+    ];
+    for (name, optimizer, forward, backward) in cases {
+        let run = RunDir::new(dir.path().join(name));
+        let summary = train(
+            &run,
+            &config(1),
+            &settings(1),
+            &data,
+            parts_with(&optimizer, &cosine(), 4),
+            &device,
+            false,
+        )
+        .unwrap();
+        assert_eq!(summary.forward_passes_per_step, forward, "{name}");
+        assert_eq!(summary.backward_passes_per_step, backward, "{name}");
+        let records = read_metrics(&run.metrics()).unwrap();
+        let epoch = records.iter().find(|r| r.kind == "epoch").unwrap();
+        assert_eq!(epoch.forward_passes, Some(forward), "{name}");
+        assert_eq!(epoch.backward_passes, Some(backward), "{name}");
     }
 }
 

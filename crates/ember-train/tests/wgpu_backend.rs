@@ -59,7 +59,7 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
             epsilon: 1e-8,
             weight_decay: 0.0,
         }
-        .build(8)
+        .build_rule(8)
         .unwrap(),
         scheduler: SchedulerSpec::Constant { lr: 0.01 }.build(8, 4).unwrap(),
     };

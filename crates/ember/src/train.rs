@@ -1,13 +1,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use burn::prelude::Module;
+use burn::prelude::{Device, Module};
 use clap::{Args, ValueEnum};
 use ember_data::{Augmentation, ImageBatcher, Normalization};
-use ember_models::SmallCnnConfig;
+use ember_models::{AnyClassifier, MlpConfig, SmallCnnConfig};
 use ember_optim::{
-    FactorStructure, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
-    ShampooConfig, SignGdConfig, SignumConfig,
+    FactorStructure, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
+    SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
 };
 use ember_train::{
     DatasetSpec, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
@@ -20,6 +20,8 @@ use serde::Serialize;
 pub enum ModelName {
     /// SmallCnn: 3 stages of 2×[conv3×3 → BatchNorm → ReLU] + max-pool, global pool, linear head.
     Cnn,
+    /// MLP on the flattened image: --hidden layers of Linear → ReLU, then a linear head.
+    Mlp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -47,6 +49,27 @@ pub enum OptimizerName {
     SignGd,
     /// Signum: sign of an EMA of the gradient (β = --momentum), decoupled weight decay.
     Signum,
+    /// GAM: 4 gradient passes a step, direction applied by --base-optimizer (knobs: --gam-*).
+    Gam,
+    /// SAM: 2 gradient passes a step (--sam-rho), direction applied by --base-optimizer.
+    Sam,
+    /// VAMO: mini-batch gradient − α·(ZO estimate at the epoch snapshot − its full-data mean)
+    /// (knobs: --vamo-alpha, --vamo-adaptive, --zo-mu, --zo-directions, --snapshot-batches).
+    Vamo,
+    /// ZO-SGD: steps on a two-point zeroth-order estimate, forward passes only.
+    ZoSgd,
+    /// SVRG: mini-batch gradient − gradient at the epoch snapshot + its full-data mean.
+    Svrg,
+}
+
+impl OptimizerName {
+    /// Whether this optimizer evaluates the loss itself and needs a --base-optimizer.
+    fn is_closure(self) -> bool {
+        matches!(
+            self,
+            Self::Gam | Self::Sam | Self::Vamo | Self::ZoSgd | Self::Svrg
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -101,6 +124,9 @@ pub struct TrainArgs {
     /// Conv blocks per SmallCnn stage.
     #[arg(long, default_value_t = 2)]
     pub convs_per_stage: usize,
+    /// Widths of the MLP's hidden layers, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub hidden: Vec<usize>,
 
     /// Data set: generated (needs no files), cifar10, cifar100, fashion-mnist, or image-folder:PATH
     /// (PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).
@@ -176,6 +202,46 @@ pub struct TrainArgs {
     /// IF-Shampoo/Shampoo: dense or diagonal factors.
     #[arg(long, value_enum, default_value_t = Structure::Dense)]
     pub structure: Structure,
+    /// gam/sam/vamo/zo-sgd/svrg: the per-parameter optimizer that applies their direction (its
+    /// knobs are the flags above).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
+    pub base_optimizer: OptimizerName,
+    /// GAM: ρ, radius of the ascent on the gradient norm.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
+    pub gam_rho: f64,
+    /// GAM: ρ', radius of the finite-difference probes.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.03)]
+    pub gam_grad_rho: f64,
+    /// GAM: α, weight of g1 in h+.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gam_alpha: f64,
+    /// GAM: β, weight of g0 in h−.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gam_beta: f64,
+    /// GAM: γ, weight of the orthogonal correction.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
+    pub gam_gamma: f64,
+    /// GAM: weight h− as the upstream code does (g0 + (1 − β)·g2) instead of the paper's.
+    #[arg(long)]
+    pub gam_upstream_h_minus: bool,
+    /// SAM: ρ, radius of the ascent step.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
+    pub sam_rho: f64,
+    /// VAMO: α, weight of the zeroth-order correction [default: 1/d, d = parameters].
+    #[arg(long, allow_negative_numbers = true)]
+    pub vamo_alpha: Option<f64>,
+    /// VAMO: re-estimate α after each epoch (variance-minimising, logged as `alpha`).
+    #[arg(long)]
+    pub vamo_adaptive: bool,
+    /// VAMO/ZO-SGD: μ, the smoothing radius of the finite differences.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
+    pub zo_mu: f64,
+    /// VAMO/ZO-SGD: q, random directions per estimate.
+    #[arg(long, default_value_t = 1)]
+    pub zo_directions: usize,
+    /// VAMO/SVRG: batches the snapshot averages over [default: the whole training set].
+    #[arg(long)]
+    pub snapshot_batches: Option<usize>,
 
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
@@ -233,9 +299,61 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn optimizer_spec(&self) -> OptimizerSpec {
+    fn optimizer_spec(&self) -> anyhow::Result<OptimizerSpec> {
+        if !self.optimizer.is_closure() {
+            return Ok(self.per_parameter_spec(self.optimizer));
+        }
+        if self.base_optimizer.is_closure() {
+            bail!(
+                "--base-optimizer must be a per-parameter optimizer (sgd, adam, adamw, rf-rmsprop, …), got {:?}",
+                self.base_optimizer
+            );
+        }
+        let base = Box::new(self.per_parameter_spec(self.base_optimizer));
+        Ok(match self.optimizer {
+            OptimizerName::Gam => OptimizerSpec::Gam {
+                base,
+                gam: GamConfig::new()
+                    .with_grad_norm_rho(self.gam_rho)
+                    .with_grad_rho(self.gam_grad_rho)
+                    .with_alpha(self.gam_alpha)
+                    .with_beta(self.gam_beta)
+                    .with_gamma(self.gam_gamma)
+                    .with_upstream_h_minus(self.gam_upstream_h_minus),
+            },
+            OptimizerName::Sam => OptimizerSpec::Sam {
+                base,
+                sam: SamConfig::new().with_rho(self.sam_rho),
+            },
+            OptimizerName::Vamo => OptimizerSpec::Vamo {
+                base,
+                vamo: VamoConfig::new()
+                    .with_alpha(self.vamo_alpha)
+                    .with_adaptive_alpha(self.vamo_adaptive)
+                    .with_mu(self.zo_mu)
+                    .with_directions(self.zo_directions)
+                    .with_snapshot_batches(self.snapshot_batches)
+                    .with_seed(self.seed),
+            },
+            OptimizerName::ZoSgd => OptimizerSpec::ZoSgd {
+                base,
+                zo: ZoSgdConfig::new()
+                    .with_mu(self.zo_mu)
+                    .with_directions(self.zo_directions)
+                    .with_seed(self.seed),
+            },
+            OptimizerName::Svrg => OptimizerSpec::Svrg {
+                base,
+                svrg: SvrgConfig::new().with_snapshot_batches(self.snapshot_batches),
+            },
+            _ => unreachable!("per-parameter optimizers returned above"),
+        })
+    }
+
+    /// The spec of per-parameter optimizer `name` from this invocation's knobs.
+    fn per_parameter_spec(&self, name: OptimizerName) -> OptimizerSpec {
         let (beta_1, beta_2, epsilon) = (self.beta1, self.beta2, self.eps);
-        match self.optimizer {
+        match name {
             OptimizerName::Sgd => OptimizerSpec::Sgd {
                 momentum: self.momentum,
                 nesterov: self.nesterov,
@@ -260,7 +378,7 @@ impl TrainArgs {
                     .with_momentum(self.momentum)
                     .with_weight_decay(self.weight_decay.unwrap_or(0.0))
                     .with_init_curvature(self.init_curvature);
-                if self.optimizer == OptimizerName::RfRmsprop {
+                if name == OptimizerName::RfRmsprop {
                     OptimizerSpec::RfRmsprop(config)
                 } else {
                     OptimizerSpec::RfAdagrad(
@@ -309,11 +427,17 @@ impl TrainArgs {
                     .with_beta(self.momentum)
                     .with_weight_decay(self.weight_decay.unwrap_or(0.0)),
             ),
+            closure => unreachable!("{closure:?} is not a per-parameter optimizer"),
         }
     }
 
     fn scheduler_spec(&self) -> SchedulerSpec {
-        let lr = self.lr.unwrap_or(match self.optimizer {
+        let stepper = if self.optimizer.is_closure() {
+            self.base_optimizer
+        } else {
+            self.optimizer
+        };
+        let lr = self.lr.unwrap_or(match stepper {
             OptimizerName::Sgd => 0.05,
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad | OptimizerName::RfAdamw => 0.02,
             _ => 1e-3,
@@ -351,8 +475,14 @@ impl TrainArgs {
 #[derive(Serialize)]
 struct RunConfig<'a> {
     model: ModelName,
-    widths: &'a [usize],
-    convs_per_stage: usize,
+    /// SmallCnn's stage widths (cnn only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    widths: Option<&'a [usize]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    convs_per_stage: Option<usize>,
+    /// The MLP's hidden widths (mlp only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hidden: Option<&'a [usize]>,
     dataset: &'a DatasetSpec,
     train_subset: Option<usize>,
     test_subset: Option<usize>,
@@ -364,11 +494,28 @@ struct RunConfig<'a> {
     ember_version: &'static str,
 }
 
-pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+/// Everything `ember train` builds from its flags before training: the checked specs, the loaded
+/// (and subset) data with its batcher, the device and the freshly initialised model. `ember
+/// lr-find` starts from the same, so a range test sees exactly the model, data and optimizer that a
+/// training run with the same flags would.
+pub struct Prepared {
+    pub device_choice: DeviceChoice,
+    pub device: Device,
+    pub dataset: DatasetSpec,
+    pub optimizer: OptimizerSpec,
+    pub scheduler: SchedulerSpec,
+    pub settings: TrainSettings,
+    pub augment: bool,
+    pub data: TrainData,
+    pub model: AnyClassifier,
+}
+
+/// Checks the flags, loads the data and builds the model (seeded by `--seed`).
+pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
     let device_choice: DeviceChoice = args.device.parse()?;
     device_choice.pin_as_default();
     let dataset = args.dataset_spec()?;
-    let optimizer_spec = args.optimizer_spec();
+    let optimizer_spec = args.optimizer_spec()?;
     let scheduler_spec = args.scheduler_spec();
     optimizer_spec.validate()?;
     scheduler_spec.validate()?;
@@ -417,23 +564,63 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
     let device = device_choice.device()?;
     device.seed(args.seed);
-    let model_config = SmallCnnConfig::new(shape.channels, train_set.num_classes())
-        .with_stage_widths(args.widths.clone())
-        .with_convs_per_stage(args.convs_per_stage);
-    if shape.height.min(shape.width) < model_config.min_image_size() {
-        bail!(
-            "images of {}x{} are too small for {} pooling stages (need at least {} pixels a side)",
-            shape.height,
-            shape.width,
-            args.widths.len(),
-            model_config.min_image_size()
-        );
-    }
-    let model = model_config.init(&device)?;
-    let steps_per_epoch = settings.steps_per_epoch(train_set.len());
+    let model: AnyClassifier = match args.model {
+        ModelName::Cnn => {
+            let config = SmallCnnConfig::new(shape.channels, train_set.num_classes())
+                .with_stage_widths(args.widths.clone())
+                .with_convs_per_stage(args.convs_per_stage);
+            if shape.height.min(shape.width) < config.min_image_size() {
+                bail!(
+                    "images of {}x{} are too small for {} pooling stages (need at least {} pixels a side)",
+                    shape.height,
+                    shape.width,
+                    args.widths.len(),
+                    config.min_image_size()
+                );
+            }
+            config.init(&device)?.into()
+        }
+        ModelName::Mlp => MlpConfig::new(
+            shape.channels * shape.height * shape.width,
+            train_set.num_classes(),
+        )
+        .with_hidden(args.hidden.clone())
+        .init(&device)?
+        .into(),
+    };
+    Ok(Prepared {
+        device_choice,
+        device,
+        dataset,
+        optimizer: optimizer_spec,
+        scheduler: scheduler_spec,
+        settings,
+        augment,
+        data: TrainData {
+            train: train_set,
+            test: test_set,
+            batcher,
+        },
+        model,
+    })
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let Prepared {
+        device_choice,
+        device,
+        dataset,
+        optimizer: optimizer_spec,
+        scheduler: scheduler_spec,
+        settings,
+        augment,
+        data,
+        model,
+    } = prepare(&args)?;
+    let steps_per_epoch = settings.steps_per_epoch(data.train.len());
     let parts = TrainParts {
         model,
-        optimizer: optimizer_spec.build(settings.batch_size)?,
+        optimizer: optimizer_spec.build_rule(settings.batch_size)?,
         scheduler: scheduler_spec.build(steps_per_epoch * settings.epochs, steps_per_epoch)?,
     };
 
@@ -448,8 +635,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let run = RunDir::new(args.runs_dir.join(&run_name));
     let config = serde_json::to_value(RunConfig {
         model: args.model,
-        widths: &args.widths,
-        convs_per_stage: args.convs_per_stage,
+        widths: (args.model == ModelName::Cnn).then_some(&args.widths[..]),
+        convs_per_stage: (args.model == ModelName::Cnn).then_some(args.convs_per_stage),
+        hidden: (args.model == ModelName::Mlp).then_some(&args.hidden[..]),
         dataset: &dataset,
         train_subset: args.train_subset,
         test_subset: args.test_subset,
@@ -461,26 +649,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ember_version: env!("CARGO_PKG_VERSION"),
     })?;
     tracing::info!(
-        "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
-        "SmallCnn",
+        "training {:?} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
+        args.model,
         parts.model.num_params(),
         optimizer_spec.name(),
         settings.epochs,
         run.root().display()
     );
-    let data = TrainData {
-        train: train_set,
-        test: test_set,
-        batcher,
-    };
     let summary = ember_train::train(&run, &config, &settings, &data, parts, &device, args.resume)?;
     println!(
-        "test accuracy: {:.2}% (best {:.2}%), test loss {:.4}, {:.1} train images/s, {:.0}s; run folder {}",
+        "test accuracy: {:.2}% (best {:.2}%), test loss {:.4}, {:.1} train images/s, {:.0}s, {:.2} forward + {:.2} backward passes/step; run folder {}",
         100.0 * summary.final_test_accuracy,
         100.0 * summary.best_test_accuracy,
         summary.final_test_loss,
         summary.train_images_per_s,
         summary.wall_time_s,
+        summary.forward_passes_per_step,
+        summary.backward_passes_per_step,
         run.root().display()
     );
     Ok(())

@@ -48,12 +48,13 @@ pub struct VamoConfig {
 }
 
 impl VamoConfig {
-    /// Builds VAMO around `base` (the paper uses plain SGD), which steps on the mixed gradient.
+    /// Checks every field, naming the first one out of range.
     ///
     /// # Errors
     ///
-    /// An [`OptimConfigError`] naming the first field out of range.
-    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Vamo<M>, OptimConfigError> {
+    /// An [`OptimConfigError`] on `alpha` outside [0, 1], `mu` not finite and > 0, or a zero
+    /// `directions` / `snapshot_batches`.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("VamoConfig");
         if let Some(alpha) = self.alpha {
             check.closed_unit("alpha", alpha)?;
@@ -63,6 +64,16 @@ impl VamoConfig {
         if let Some(n) = self.snapshot_batches {
             check.at_least_one("snapshot_batches", n)?;
         }
+        Ok(())
+    }
+
+    /// Builds VAMO around `base` (the paper uses plain SGD), which steps on the mixed gradient.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Vamo<M>, OptimConfigError> {
+        self.validate()?;
         Ok(Vamo {
             config: self.clone(),
             base,
@@ -233,15 +244,25 @@ pub struct SvrgConfig {
 }
 
 impl SvrgConfig {
+    /// Checks `snapshot_batches`.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] when `snapshot_batches` is 0.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        match self.snapshot_batches {
+            Some(n) => FieldCheck::new("SvrgConfig").at_least_one("snapshot_batches", n),
+            None => Ok(()),
+        }
+    }
+
     /// Builds SVRG around `base` (classically plain SGD).
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] when `snapshot_batches` is 0.
     pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Svrg<M>, OptimConfigError> {
-        if let Some(n) = self.snapshot_batches {
-            FieldCheck::new("SvrgConfig").at_least_one("snapshot_batches", n)?;
-        }
+        self.validate()?;
         Ok(Svrg {
             snapshot_batches: self.snapshot_batches,
             base,
