@@ -252,6 +252,24 @@ pub fn isolated_copy<M: Module>(model: &M, track_gradients: bool) -> M {
     }
 }
 
+/// `model` with every parameter detached (no gradients recorded), sharing its BatchNorm running
+/// statistics, so that a forward pass on it updates them like a training step would.
+///
+/// Not `model.clone().no_grad()`: in burn 0.22.1 that also switches off gradients of the *original*
+/// when its parameters are still lazily uninitialised (they share the lazy state), which silently
+/// froze ZO-SGD runs that start from a fresh model.
+pub fn detached_view<M: Module>(model: &M) -> M {
+    struct Detach;
+    impl ModuleMapper for Detach {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let (id, tensor, mapper) = param.consume();
+            let detached = Tensor::from_inner(tensor.inner()).set_require_grad(false);
+            Param::from_mapped_value(id, detached, mapper)
+        }
+    }
+    model.clone().map(&mut Detach)
+}
+
 /// A standard normal draw (Box–Muller; one of the pair is discarded to keep the stream simple).
 fn standard_normal(stream: &mut Pcg64) -> f64 {
     let mut uniform = || (stream.next_u64() >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)

@@ -601,3 +601,43 @@ fn invalid_knobs_name_their_field() {
         "directions"
     );
 }
+
+#[test]
+fn zo_sgd_steps_along_the_gradient_on_average() {
+    let (problem, model, mut objective) = logistic_setup();
+    let theta = theta_of(&model);
+    let exact = problem.gradient(&theta);
+    let mut zo = ZoSgdConfig::new()
+        .with_directions(600)
+        .with_mu(1e-2)
+        .init(plain_sgd())
+        .unwrap();
+    let step = ClosureOptimizer::step(&mut zo, 1.0.into(), model, &mut objective);
+    let moved: Vec<f64> = theta
+        .iter()
+        .zip(theta_of(&step.model))
+        .map(|(a, b)| a - b)
+        .collect();
+    let dot: f64 = moved.iter().zip(&exact).map(|(a, b)| a * b).sum();
+    let cosine = dot / (norm(&moved) * norm(&exact)).max(1e-30);
+    assert!(cosine > 0.9, "step {moved:?} vs gradient {exact:?}");
+}
+
+#[test]
+fn zo_sgd_moves_a_freshly_initialised_model() {
+    // Regression: a lazily initialised model (nothing read from it yet), as a trainer hands over.
+    let device = ad_device();
+    let model = LinearConfig::new(5, 1).init(&device);
+    let (x, y) = Logistic::new().inputs(&device);
+    let mut objective = LogisticObjective {
+        x,
+        y,
+        counts: Counts::default(),
+    };
+    let mut zo = ZoSgdConfig::new().with_mu(1e-2).init(plain_sgd()).unwrap();
+    let first = ClosureOptimizer::step(&mut zo, 0.1.into(), model, &mut objective).model;
+    assert!(first.weight.val().is_require_grad());
+    let before = theta_of(&first);
+    let second = ClosureOptimizer::step(&mut zo, 0.1.into(), first, &mut objective).model;
+    assert_ne!(before, theta_of(&second), "ZO-SGD must move the parameters");
+}

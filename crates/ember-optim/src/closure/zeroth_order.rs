@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
+use super::param_vec::detached_view;
 use super::{
     record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective, ParamVec,
 };
@@ -139,7 +140,7 @@ impl<M: Module + 'static> ClosureOptimizer<M> for ZoSgd {
             self.config.seed,
             self.steps,
         );
-        let points = ZoPoints::new(&model, model.clone().no_grad(), mu, q, |j| {
+        let points = ZoPoints::new(&model, detached_view(&model), mu, q, |j| {
             derived_seed(seed, step, j as u64)
         });
         let (coefficients, loss) = points.coefficients(objective, Batch::Current);
