@@ -4,6 +4,7 @@
 mod atomic;
 mod checkpoint;
 mod device;
+mod guard;
 mod metrics;
 mod objective;
 mod run_dir;
@@ -14,6 +15,9 @@ mod trainer;
 pub use atomic::write_atomically;
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
 pub use device::{DeviceChoice, DeviceError};
+pub use guard::{
+    first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
+};
 pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
 pub use objective::{BatchObjective, PassCounts};
 pub use run_dir::RunDir;

@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomically;
 use crate::checkpoint::{CheckpointError, CheckpointStore, LoopState};
+use crate::guard::{
+    first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
+};
 use crate::metrics::{MetricsRecord, MetricsWriter};
 use crate::objective::{BatchObjective, PassCounts};
 use crate::run_dir::RunDir;
@@ -35,6 +38,9 @@ pub struct TrainSettings {
     pub log_every: usize,
     /// Show a progress bar (only ever drawn on a terminal).
     pub progress: bool,
+    /// What to do when a loss or an update is not finite.
+    #[serde(default)]
+    pub on_nonfinite: NonFinitePolicy,
 }
 
 impl TrainSettings {
@@ -103,6 +109,9 @@ pub struct TrainSummary {
     pub forward_passes_per_step: f64,
     /// Backward passes per optimizer step, likewise.
     pub backward_passes_per_step: f64,
+    /// Steps undone in this process because their loss or update was not finite
+    /// (`--on-nonfinite skip`).
+    pub skipped_steps: u64,
 }
 
 /// Why a run stopped early.
@@ -121,11 +130,13 @@ pub enum TrainError {
     RunExists(PathBuf),
     #[error("cannot resume {path}: its config differs in {fields:?} (only `epochs` may change on resume)")]
     ConfigMismatch { path: PathBuf, fields: Vec<String> },
-    #[error("training loss became {value} at step {step} (epoch {epoch}); last good checkpoint kept in {checkpoints}")]
+    #[error("training loss became {value} at step {step} (epoch {epoch}); {}; last good checkpoint kept in {checkpoints}", describe_parameter(.parameter))]
     NonFinite {
         value: f64,
         step: u64,
         epoch: usize,
+        /// The first parameter holding a NaN or infinity after that step, if any.
+        parameter: Option<String>,
         checkpoints: PathBuf,
     },
 }
@@ -238,6 +249,7 @@ pub fn train<M: ImageClassifier + 'static>(
     let wall_before = state.wall_time_s;
     let mut train_seconds = 0.0;
     let mut last = None::<(f64, f64, f64)>; // (train loss, test loss, test accuracy)
+    let (mut skipped_steps, mut consecutive_skips) = (0u64, 0usize);
     let mut best_accuracy = f64::NEG_INFINITY;
 
     for epoch in state.epochs_done..settings.epochs {
@@ -248,6 +260,7 @@ pub fn train<M: ImageClassifier + 'static>(
         optimizer.begin_epoch(epoch, &model, &mut objective);
         let mut interval = Interval::start(objective.passes);
         let (mut epoch_loss, mut lr) = (0.0, 0.0);
+        let skipped_before_epoch = skipped_steps;
 
         for batch_indices in order.chunks_exact(settings.batch_size) {
             let batch =
@@ -256,15 +269,42 @@ pub fn train<M: ImageClassifier + 'static>(
             objective.set_current(batch);
             let lr_now = scheduler.step();
             lr = lr_now.base();
+            // Under the skip policy keep what the step replaces: a copy with its own BatchNorm
+            // statistics (the step's forward pass moves the shared ones) and the optimizer state.
+            let fallback = (settings.on_nonfinite == NonFinitePolicy::Skip).then(|| {
+                (
+                    ember_optim::closure::isolated_copy(&model, true),
+                    optimizer.clone(),
+                )
+            });
             let step = optimizer.step(lr_now, model, &mut objective);
             model = step.model;
-            interval.add(step.loss.inner());
             state.step += 1;
             progress.inc(1);
+            if let Some((old_model, old_optimizer)) = fallback {
+                if !step_is_finite(&step.loss, &model) {
+                    skipped_steps += 1;
+                    consecutive_skips += 1;
+                    tracing::warn!(
+                        "step {} (epoch {}): non-finite loss or update, step undone ({consecutive_skips} in a row)",
+                        state.step,
+                        epoch + 1
+                    );
+                    if consecutive_skips >= MAX_CONSECUTIVE_SKIPS {
+                        let value = step.loss.inner().into_scalar::<f64>();
+                        return Err(non_finite(value, state.step, epoch, &model, run));
+                    }
+                    model = old_model;
+                    optimizer = old_optimizer;
+                    continue;
+                }
+                consecutive_skips = 0;
+            }
+            interval.add(step.loss.inner());
 
             if interval.steps == settings.log_every {
                 let mean = interval.mean_loss();
-                check_finite(mean, state.step, epoch, run)?;
+                interval.check_finite(mean, state.step, epoch, &model, run)?;
                 epoch_loss += mean * interval.steps as f64;
                 let (forward, backward) =
                     per_step(objective.passes, interval.passes, interval.steps);
@@ -290,9 +330,20 @@ pub fn train<M: ImageClassifier + 'static>(
         }
         if interval.steps > 0 {
             let mean = interval.mean_loss();
-            check_finite(mean, state.step, epoch, run)?;
+            interval.check_finite(mean, state.step, epoch, &model, run)?;
             epoch_loss += mean * interval.steps as f64;
         }
+        // Never checkpoint parameters that went bad after the last logged loss.
+        if let Some(parameter) = first_non_finite_parameter(&model) {
+            return Err(TrainError::NonFinite {
+                value: f64::NAN,
+                step: state.step,
+                epoch: epoch + 1,
+                parameter: Some(parameter),
+                checkpoints: run.checkpoints(),
+            });
+        }
+        let kept_steps = (steps_per_epoch as u64 - (skipped_steps - skipped_before_epoch)) as f64;
         let epoch_train_s = epoch_start.elapsed().as_secs_f64();
         train_seconds += epoch_train_s;
         let (forward, backward) = per_step(objective.passes, epoch_passes, steps_per_epoch);
@@ -305,7 +356,7 @@ pub fn train<M: ImageClassifier + 'static>(
             settings.eval_batch_size,
             device,
         );
-        let train_loss = epoch_loss / steps_per_epoch as f64;
+        let train_loss = epoch_loss / kept_steps.max(1.0);
         let images_per_s = (steps_per_epoch * settings.batch_size) as f64 / epoch_train_s;
         best_accuracy = best_accuracy.max(test_accuracy);
         last = Some((train_loss, test_loss, test_accuracy));
@@ -378,6 +429,7 @@ pub fn train<M: ImageClassifier + 'static>(
         resumed_from_epoch,
         forward_passes_per_step,
         backward_passes_per_step,
+        skipped_steps,
     };
     let json = serde_json::json!({ "summary": &summary, "config": run_config });
     let bytes = serde_json::to_vec_pretty(&json).expect("summary serialises");
@@ -445,16 +497,26 @@ fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<Str
     fields
 }
 
-fn check_finite(loss: f64, step: u64, epoch: usize, run: &RunDir) -> Result<(), TrainError> {
-    if loss.is_finite() {
-        Ok(())
-    } else {
-        Err(TrainError::NonFinite {
-            value: loss,
-            step,
-            epoch: epoch + 1,
-            checkpoints: run.checkpoints(),
-        })
+fn describe_parameter(parameter: &Option<String>) -> String {
+    match parameter {
+        Some(path) => format!("first non-finite parameter: `{path}`"),
+        None => "all parameters are still finite (the loss itself overflowed)".into(),
+    }
+}
+
+fn non_finite<M: Module>(
+    value: f64,
+    step: u64,
+    epoch: usize,
+    model: &M,
+    run: &RunDir,
+) -> TrainError {
+    TrainError::NonFinite {
+        value,
+        step,
+        epoch: epoch + 1,
+        parameter: first_non_finite_parameter(model),
+        checkpoints: run.checkpoints(),
     }
 }
 
@@ -467,10 +529,10 @@ fn per_step(now: PassCounts, before: PassCounts, steps: usize) -> (f64, f64) {
     )
 }
 
-/// Losses of the steps since the last metrics line, summed on the device so that reading them
-/// costs one host sync per line rather than one per step.
+/// Losses of the steps since the last metrics line, kept on the device so that reading them costs
+/// one host sync per line rather than one per step.
 struct Interval {
-    loss_sum: Option<Tensor<1>>,
+    losses: Vec<Tensor<1>>,
     steps: usize,
     began: Instant,
     /// Pass counts when the interval began.
@@ -480,7 +542,7 @@ struct Interval {
 impl Interval {
     fn start(passes: PassCounts) -> Self {
         Self {
-            loss_sum: None,
+            losses: Vec::new(),
             steps: 0,
             began: Instant::now(),
             passes,
@@ -488,18 +550,45 @@ impl Interval {
     }
 
     fn add(&mut self, loss: Tensor<1>) {
-        self.loss_sum = Some(match self.loss_sum.take() {
-            Some(sum) => sum + loss,
-            None => loss,
-        });
+        self.losses.push(loss);
         self.steps += 1;
     }
 
     fn mean_loss(&self) -> f64 {
-        match &self.loss_sum {
-            Some(sum) => sum.clone().into_scalar::<f64>() / self.steps as f64,
-            None => f64::NAN,
+        if self.losses.is_empty() {
+            return f64::NAN;
         }
+        Tensor::cat(self.losses.clone(), 0)
+            .sum()
+            .into_scalar::<f64>()
+            / self.steps as f64
+    }
+
+    /// An error for the first step of the interval whose loss is not finite, if `mean` is not.
+    /// `last_step` is the step count after the interval's last step.
+    fn check_finite<M: Module>(
+        &self,
+        mean: f64,
+        last_step: u64,
+        epoch: usize,
+        model: &M,
+        run: &RunDir,
+    ) -> Result<(), TrainError> {
+        if mean.is_finite() {
+            return Ok(());
+        }
+        let losses: Vec<f64> = Tensor::cat(self.losses.clone(), 0)
+            .into_data()
+            .convert::<f64>()
+            .try_into_vec::<f64>()
+            .unwrap_or_default();
+        let (index, value) = losses
+            .iter()
+            .enumerate()
+            .find(|(_, l)| !l.is_finite())
+            .map_or((self.steps - 1, mean), |(i, &l)| (i, l));
+        let step = last_step - (self.steps - 1 - index) as u64;
+        Err(non_finite(value, step, epoch, model, run))
     }
 }
 

@@ -77,6 +77,7 @@ fn settings(epochs: usize) -> TrainSettings {
         seed: 3,
         log_every: 2,
         progress: false,
+        on_nonfinite: Default::default(),
     }
 }
 
@@ -445,4 +446,97 @@ fn rejects_a_batch_larger_than_the_training_set() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
+}
+
+/// A learning rate of 0.05 except at one step, where it is infinite: that step's update makes
+/// every parameter non-finite.
+#[derive(Clone)]
+struct SpikeAt {
+    spike: u64,
+    step: u64,
+}
+
+impl burn::lr_scheduler::LrScheduler for SpikeAt {
+    fn step(&mut self) -> f64 {
+        self.step += 1;
+        if self.step == self.spike {
+            f64::INFINITY
+        } else {
+            0.05
+        }
+    }
+
+    fn to_record(&self) -> burn::lr_scheduler::LrSchedulerRecord {
+        burn::lr_scheduler::LrSchedulerRecord::new().with_scalar("step", self.step)
+    }
+
+    fn load_record(&mut self, record: burn::lr_scheduler::LrSchedulerRecord) {
+        self.step = record.scalar::<u64>("step").unwrap_or(self.step);
+    }
+}
+
+fn spiking_parts(spike: u64) -> TrainParts<SmallCnn> {
+    let mut parts = parts(&sgd(), 12);
+    parts.scheduler =
+        burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler::new(SpikeAt { spike, step: 0 });
+    parts
+}
+
+#[test]
+fn a_non_finite_update_stops_naming_the_step_and_parameter() {
+    let _serial = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    // Step 6 (epoch 2) sets the parameters to ±∞/NaN; step 7's loss is the first non-finite one.
+    let err = train(
+        &run,
+        &config(3),
+        &settings(3),
+        &data(),
+        spiking_parts(6),
+        &flex(),
+        false,
+    )
+    .unwrap_err();
+    match &err {
+        TrainError::NonFinite {
+            step,
+            epoch,
+            parameter,
+            ..
+        } => {
+            assert_eq!((*step, *epoch), (7, 2), "{err}");
+            assert_eq!(parameter.as_deref(), Some("stages.0.blocks.0.conv.weight"));
+        }
+        other => panic!("expected NonFinite, got {other}"),
+    }
+    assert!(
+        err.to_string().contains("first non-finite parameter"),
+        "{err}"
+    );
+    // The epoch-1 checkpoint stays the newest; nothing from the bad epoch was written.
+    let kept = CheckpointStore::new(run.checkpoints(), 2).list();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].ends_with("epoch-0001"));
+}
+
+#[test]
+fn the_skip_policy_undoes_a_non_finite_step_and_carries_on() {
+    let _serial = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let mut skip = settings(3);
+    skip.on_nonfinite = ember_train::NonFinitePolicy::Skip;
+    let summary = train(
+        &RunDir::new(dir.path().join("run")),
+        &config(3),
+        &skip,
+        &data(),
+        spiking_parts(6),
+        &flex(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(summary.skipped_steps, 1);
+    assert!(summary.final_train_loss.is_finite());
+    assert!(summary.final_test_loss.is_finite());
 }

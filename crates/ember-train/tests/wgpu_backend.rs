@@ -70,6 +70,7 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
         seed: 0,
         log_every: 2,
         progress: false,
+        on_nonfinite: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path().join("wgpu"));

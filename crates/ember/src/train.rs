@@ -10,8 +10,8 @@ use ember_optim::{
     SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
 };
 use ember_train::{
-    DatasetSpec, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
-    TrainSettings,
+    DatasetSpec, DeviceChoice, NonFinitePolicy, OptimizerSpec, RunDir, SchedulerSpec, TrainData,
+    TrainParts, TrainSettings,
 };
 use serde::Serialize;
 
@@ -296,6 +296,19 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// When a loss or update is not finite: stop (naming the step and parameter) or skip the step.
+    #[arg(long, value_enum, default_value_t = OnNonFinite::Stop)]
+    pub on_nonfinite: OnNonFinite,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNonFinite {
+    /// Stop with an error naming the step and the first non-finite parameter.
+    Stop,
+    /// Undo the step and continue with the next batch (gives up after 25 in a row); one extra
+    /// host sync per step.
+    Skip,
 }
 
 impl TrainArgs {
@@ -554,6 +567,10 @@ pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
         seed: args.seed,
         log_every: args.log_every,
         progress: !args.quiet,
+        on_nonfinite: match args.on_nonfinite {
+            OnNonFinite::Stop => NonFinitePolicy::Stop,
+            OnNonFinite::Skip => NonFinitePolicy::Skip,
+        },
     };
     settings.validate(train_set.len())?;
     let augment = args.augment.unwrap_or(dataset.augments_by_default());

@@ -99,6 +99,10 @@ impl VamoConfig {
 /// A step costs one forward+backward pass and `q + 1` forward passes; a snapshot costs `q + 1`
 /// forward passes per full-data batch. Snapshot evaluations run on copies with their own BatchNorm
 /// statistics, so with α = 0 VAMO is exactly its base optimizer.
+///
+/// Cloning is cheap (tensors are shared handles) and keeps the snapshot, so a trainer can keep a
+/// copy to fall back to.
+#[derive(Clone)]
 pub struct Vamo<M> {
     config: VamoConfig,
     base: ModuleOptimizer,
@@ -109,23 +113,11 @@ pub struct Vamo<M> {
     covariance: Option<(Tensor<1>, Tensor<1>)>,
 }
 
+#[derive(Clone)]
 struct VamoSnapshot<M> {
     points: ZoPoints<M>,
     /// The snapshot coefficients `ĉⱼ` of `ĝ = Σⱼ ĉⱼ·uⱼ`.
     full: Vec<Tensor<1>>,
-}
-
-impl<M: Module> Clone for Vamo<M> {
-    fn clone(&self) -> Self {
-        Self {
-            config: self.config.clone(),
-            base: self.base.clone(),
-            alpha: self.alpha,
-            // A snapshot is retaken at every epoch start; a copy starts without one.
-            snapshot: None,
-            covariance: self.covariance.clone(),
-        }
-    }
 }
 
 impl<M: Module> Vamo<M> {
@@ -280,20 +272,11 @@ impl SvrgConfig {
 ///
 /// Two forward+backward passes a step, one per full-data batch per snapshot. The snapshot model
 /// keeps its own BatchNorm statistics.
+#[derive(Clone)]
 pub struct Svrg<M> {
     snapshot_batches: Option<usize>,
     base: ModuleOptimizer,
     snapshot: Option<(M, ParamVec)>,
-}
-
-impl<M: Module> Clone for Svrg<M> {
-    fn clone(&self) -> Self {
-        Self {
-            snapshot_batches: self.snapshot_batches,
-            base: self.base.clone(),
-            snapshot: None,
-        }
-    }
 }
 
 impl<M: Module + 'static> ClosureOptimizer<M> for Svrg<M> {

@@ -21,6 +21,7 @@ use crate::OptimConfigError;
 ///
 /// Only the `q` coefficients depend on the batch `B`, so estimates on many batches with the same
 /// directions (VAMO's snapshot) are kept as coefficients, never as `d`-sized vectors per batch.
+#[derive(Clone)]
 pub(crate) struct ZoPoints<M> {
     /// `x`, on a copy that records no gradients.
     pub center: M,
