@@ -1,12 +1,15 @@
-//! Ember's training machinery: device selection, the training loop, metrics, checkpoints, and the
-//! specs that describe a run. The command line is a thin layer over this crate.
+//! Ember's training machinery: device selection, the training loop, metrics, checkpoints, the
+//! learning-rate range test, plots, and the specs that describe a run. The command line is a thin
+//! layer over this crate.
 
 mod atomic;
 mod checkpoint;
 mod device;
 mod guard;
+mod lr_find;
 mod metrics;
 mod objective;
+mod plot;
 mod run_dir;
 mod spec;
 mod step_rule;
@@ -18,8 +21,14 @@ pub use device::{DeviceChoice, DeviceError};
 pub use guard::{
     first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
 };
+pub use lr_find::{
+    lr_find, lr_find_curve, round_significant, write_lr_find, LossTracker, LrFindCurve,
+    LrFindError, LrFindFiles, LrFindPoint, LrFindSettings, LrSuggestion, MAX_LR_FRACTION,
+    MIN_LR_RATIO,
+};
 pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
 pub use objective::{BatchObjective, PassCounts};
+pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use run_dir::RunDir;
 pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
 pub use step_rule::StepRule;

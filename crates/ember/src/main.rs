@@ -1,6 +1,8 @@
 //! `ember`: train and compare optimizers on burn from the command line.
 
 mod bench;
+mod lr_find;
+mod plot;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,11 @@ struct Cli {
 enum Command {
     /// Train a model on a data set with one optimizer; prints the test accuracy.
     Train(Box<train::TrainArgs>),
+    /// Learning-rate range test: train while the lr grows geometrically, record the loss, and
+    /// suggest PLRS bounds (--lr-min, --lr-max). Takes every option of `ember train`.
+    LrFind(Box<lr_find::LrFindArgs>),
+    /// Plot one metric of several runs (from their metrics.jsonl) into a .png or .svg.
+    Plot(plot::PlotArgs),
     /// Performance figures measured side by side in one process (devices, optimizers).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -38,6 +45,8 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Train(args) => train::run(*args),
+        Command::LrFind(args) => lr_find::run(*args),
+        Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
     }
 }

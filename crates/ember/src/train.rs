@@ -666,8 +666,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ember_version: env!("CARGO_PKG_VERSION"),
     })?;
     tracing::info!(
-        "training {:?} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
-        args.model,
+        "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
+        match args.model {
+            ModelName::Cnn => "SmallCnn",
+            ModelName::Mlp => "Mlp",
+        },
         parts.model.num_params(),
         optimizer_spec.name(),
         settings.epochs,

@@ -113,3 +113,156 @@ fn bad_input_is_refused_with_the_field_named() {
         );
     }
 }
+
+#[test]
+fn lr_find_writes_its_curve_and_prints_a_plrs_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("lr-find");
+    let out = ember(
+        &[
+            "lr-find",
+            "--train-subset",
+            "256",
+            "--test-subset",
+            "32",
+            "--widths",
+            "8,16",
+            "--batch-size",
+            "16",
+            "--steps",
+            "20",
+            "--start-lr",
+            "1e-3",
+            "--end-lr",
+            "10",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ember train") && stdout.contains("--scheduler plrs"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("--lr-min") && stdout.contains("--lr-max"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("--steps") && !stdout.contains("--end-lr"),
+        "lr-find's own flags are not for `ember train`: {stdout}"
+    );
+    let csv = std::fs::read_to_string(out_dir.join("lr_find.csv")).unwrap();
+    assert!(csv.starts_with("step,lr,loss,smoothed_loss\n"), "{csv}");
+    assert!(csv.lines().count() > 2);
+    let png = std::fs::read(out_dir.join("lr_find.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("lr_find.json")).unwrap()).unwrap();
+    let (min, max) = (
+        json["suggestion"]["min_lr"].as_f64().unwrap(),
+        json["suggestion"]["max_lr"].as_f64().unwrap(),
+    );
+    assert!(0.0 < min && min < max, "{json}");
+    assert_eq!(json["config"]["optimizer"]["name"], "sgd");
+
+    let bad = ember(&["lr-find", "--end-lr", "1e-6"], dir.path());
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("end_lr"), "{}", stderr(&bad));
+}
+
+/// `ember` with arguments only (no `--runs-dir`).
+fn ember_bare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("ember runs")
+}
+
+#[test]
+fn plot_draws_several_runs_from_their_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for (name, accuracies) in [("a", [0.3, 0.5, 0.6]), ("b", [0.2, 0.4, 0.65])] {
+        let run = dir.path().join(name);
+        std::fs::create_dir_all(&run).unwrap();
+        let mut lines = String::new();
+        for (epoch, accuracy) in accuracies.iter().enumerate() {
+            let step = 10 * (epoch + 1);
+            lines += &format!(
+                "{{\"kind\":\"step\",\"step\":{step},\"epoch\":{},\"train_loss\":{},\"lr\":0.1,\"wall_time_s\":{step},\"images_per_s\":100}}\n",
+                epoch + 1,
+                2.0 - accuracy
+            );
+            lines += &format!(
+                "{{\"kind\":\"epoch\",\"step\":{step},\"epoch\":{},\"train_loss\":1.0,\"test_loss\":{},\"test_accuracy\":{accuracy},\"lr\":0.1,\"wall_time_s\":{step},\"images_per_s\":100}}\n",
+                epoch + 1,
+                1.0 - accuracy
+            );
+        }
+        std::fs::write(run.join("metrics.jsonl"), lines).unwrap();
+        runs.push(run);
+    }
+    let runs_arg = format!("{},{}", runs[0].display(), runs[1].display());
+    let png = dir.path().join("accuracy.png");
+    let out = ember_bare(&[
+        "plot",
+        "--runs",
+        &runs_arg,
+        "--labels",
+        "plrs,cosine",
+        "--x",
+        "epoch",
+        "--y",
+        "test_accuracy",
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(&std::fs::read(&png).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+
+    let svg = dir.path().join("loss.svg");
+    let out = ember_bare(&[
+        "plot",
+        "--runs",
+        &runs_arg,
+        "--x",
+        "step",
+        "--y",
+        "train_loss",
+        "--out",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        text.starts_with("<svg"),
+        "default labels are the folder names"
+    );
+    assert!(text.contains("\na\n") && text.contains("\nb\n"), "{text}");
+
+    let runs_and_out = |out: &'static str| vec!["plot", "--runs", runs_arg.as_str(), "--out", out];
+    let cases: [(Vec<&str>, &str); 3] = [
+        (
+            [runs_and_out("x.png"), vec!["--labels", "only-one"]].concat(),
+            "one label per run",
+        ),
+        (runs_and_out("accuracy.gif"), "accuracy.gif"),
+        (
+            vec!["plot", "--runs", "/nonexistent/run", "--out", "x.png"],
+            "/nonexistent/run",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = ember_bare(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: expected `{expected}` in: {}",
+            stderr(&out)
+        );
+    }
+}
