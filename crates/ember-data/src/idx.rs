@@ -46,7 +46,7 @@ const MIN_INFERRED_CLASSES: usize = 10;
 /// If it is empty, the classes are inferred as `max label + 1`, but at least 10, named `"0"`,
 /// `"1"`, …. Images are grey: shape `1 × rows × cols` as given in the file header.
 pub fn load_idx(images: &Path, labels: &Path, class_names: Vec<String>) -> Result<ImageSet> {
-    let image_data = read_maybe_gzip(images)?;
+    let image_data = read_maybe_gzip(images, IDX_IMAGES_MAGIC)?;
     let (dims, pixels) = parse(images, &image_data, IDX_IMAGES_MAGIC)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
     let per_image = rows.checked_mul(cols).filter(|&n| n > 0).ok_or_else(|| {
@@ -57,7 +57,7 @@ pub fn load_idx(images: &Path, labels: &Path, class_names: Vec<String>) -> Resul
     })?;
     check_body_len(images, count, per_image, pixels.len())?;
 
-    let label_data = read_maybe_gzip(labels)?;
+    let label_data = read_maybe_gzip(labels, IDX_LABELS_MAGIC)?;
     let (label_dims, label_bytes) = parse(labels, &label_data, IDX_LABELS_MAGIC)?;
     let label_count = label_dims[0];
     check_body_len(labels, label_count, 1, label_bytes.len())?;
@@ -152,23 +152,54 @@ fn find(dir: &Path, base: &str) -> Result<PathBuf> {
     ))
 }
 
-/// Reads a file, inflating it if it starts with the gzip magic bytes `1f 8b`.
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+/// Reads an IDX file with magic number `magic`, inflating it if it starts with the gzip magic
+/// bytes `1f 8b`.
+///
+/// A gzip stream is inflated only as far as its header announces, plus one byte that shows
+/// whether more follows. Deflate packs a run of zeros about a thousandfold, so without this bound
+/// a 10 MB file whose header announces a few images would take 10 GB of memory before its length
+/// is found wrong. A stream that ends within the bound is read to its end, so its checksum is
+/// still verified.
+fn read_maybe_gzip(path: &Path, magic: u32) -> Result<Vec<u8>> {
     let raw = fs::read(path).map_err(DataError::io(path))?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    GzDecoder::new(raw.as_slice())
+    let corrupt = |e: std::io::Error| DataError::decode(path, format!("corrupt gzip stream: {e}"));
+    let mut decoder = GzDecoder::new(raw.as_slice());
+    let mut out = Vec::new();
+    (&mut decoder)
+        .take(header_len(magic) as u64)
         .read_to_end(&mut out)
-        .map_err(|e| DataError::decode(path, format!("corrupt gzip stream: {e}")))?;
+        .map_err(corrupt)?;
+    // A short header, a wrong magic number or dimensions whose product overflows make the file
+    // invalid whatever follows (`parse` and `check_body_len` say which), so nothing more is read.
+    let limit = announced_body_len(&out, magic).map_or(0, |n| n.saturating_add(1));
+    decoder.take(limit).read_to_end(&mut out).map_err(corrupt)?;
     Ok(out)
+}
+
+/// Bytes of the header of an IDX file with magic number `magic`: the magic number, then one
+/// `u32` per dimension (the magic number's last byte).
+fn header_len(magic: u32) -> usize {
+    4 + 4 * (magic & 0xff) as usize
+}
+
+/// The number of body bytes (product of the dimensions) that a complete header with the right
+/// magic number announces; `None` if `data` holds no such header or the product overflows.
+fn announced_body_len(data: &[u8], magic: u32) -> Option<u64> {
+    let header = data.get(..header_len(magic))?;
+    if be_u32(header) != magic {
+        return None;
+    }
+    header[4..]
+        .chunks_exact(4)
+        .try_fold(1u64, |n, d| n.checked_mul(u64::from(be_u32(d))))
 }
 
 /// Checks the magic number and returns the dimensions and the bytes after the header.
 fn parse<'a>(path: &Path, data: &'a [u8], magic: u32) -> Result<(Vec<usize>, &'a [u8])> {
-    let ndims = (magic & 0xff) as usize;
-    let header = 4 + 4 * ndims;
+    let header = header_len(magic);
     if data.len() < 4 {
         return Err(DataError::decode(
             path,
@@ -204,18 +235,28 @@ fn be_u32(b: &[u8]) -> u32 {
 }
 
 /// Checks that the values after the header are exactly `count` records of `per_record` bytes.
+///
+/// `found` may stop one byte past the expected length (gzip files are read no further), so an
+/// excess is reported without its size.
 fn check_body_len(path: &Path, count: usize, per_record: usize, found: usize) -> Result<()> {
-    let expected = count.checked_mul(per_record);
-    if expected == Some(found) {
-        return Ok(());
-    }
-    if expected.is_some_and(|e| found > e) {
+    let Some(expected) = count.checked_mul(per_record) else {
         return Err(DataError::decode(
             path,
             format!(
-                "the header announces {count} records of {per_record} bytes ({} bytes) but \
-                 {found} bytes follow it",
-                count * per_record
+                "the header announces {count} records of {per_record} bytes, more than this \
+                 machine can address"
+            ),
+        ));
+    };
+    if found == expected {
+        return Ok(());
+    }
+    if found > expected {
+        return Err(DataError::decode(
+            path,
+            format!(
+                "the header announces {count} records of {per_record} bytes ({expected} bytes) \
+                 but more bytes follow them"
             ),
         ));
     }
@@ -345,6 +386,52 @@ mod tests {
         fs::write(&path, packed).unwrap();
         let e = load_idx(&path, &tmp.path().join("l"), vec![]).unwrap_err();
         assert!(e.to_string().contains("gzip"), "{e}");
+    }
+
+    #[test]
+    fn gzip_is_inflated_no_further_than_the_header_announces() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_pair(tmp.path(), "i", "l", false);
+        let path = tmp.path().join("i");
+        // A valid file followed by 16 MiB of zeros: about 16 KiB once compressed.
+        let mut padded = fs::read(&path).unwrap();
+        let valid_len = padded.len();
+        padded.resize(valid_len + (16 << 20), 0);
+        fs::write(&path, gzip(&padded)).unwrap();
+        assert!(fs::metadata(&path).unwrap().len() < 1 << 20);
+        // Header, the 60 announced bytes, and the one byte that shows more follows.
+        let read = read_maybe_gzip(&path, IDX_IMAGES_MAGIC).unwrap();
+        assert_eq!(read.len(), valid_len + 1);
+        let e = load_idx(&path, &tmp.path().join("l"), vec![]).unwrap_err();
+        assert!(matches!(e, DataError::Decode { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains("(60 bytes) but more bytes follow"), "{msg}");
+
+        // A wrong magic number: only the header is inflated.
+        let read = read_maybe_gzip(&path, IDX_LABELS_MAGIC).unwrap();
+        assert_eq!(read.len(), 8);
+
+        // Dimensions whose product overflows: nothing past the header, and a clear error.
+        let huge = idx(
+            IDX_IMAGES_MAGIC,
+            &[u32::MAX, u32::MAX, u32::MAX],
+            &[0; 4096],
+        );
+        fs::write(&path, gzip(&huge)).unwrap();
+        assert_eq!(read_maybe_gzip(&path, IDX_IMAGES_MAGIC).unwrap().len(), 16);
+        let e = load_idx(&path, &tmp.path().join("l"), vec![]).unwrap_err();
+        assert!(
+            e.to_string().contains("more than this machine can address"),
+            "{e}"
+        );
+
+        // A stream of exactly the announced length is read to its end: its checksum still counts.
+        let mut packed = gzip(&padded[..valid_len]);
+        let crc_at = packed.len() - 8;
+        packed[crc_at] ^= 1;
+        fs::write(&path, packed).unwrap();
+        let e = load_idx(&path, &tmp.path().join("l"), vec![]).unwrap_err();
+        assert!(e.to_string().contains("corrupt gzip stream"), "{e}");
     }
 
     #[test]

@@ -174,11 +174,42 @@ fn scan(root: &Path) -> Result<Listing> {
     Ok(Listing { classes, files })
 }
 
-fn decode_file(path: &Path) -> Result<Decoded> {
+/// The first image of a folder, whose size every other image must have.
+#[derive(Clone, Copy)]
+struct Reference<'a> {
+    path: &'a Path,
+    width: u32,
+    height: u32,
+}
+
+/// Decodes one file. A file whose header declares another size than `reference` is rejected
+/// before its pixels are decoded: a hostile file of a few hundred bytes can declare (and, for
+/// JPEG, decode into) an image of hundreds of megabytes.
+fn decode_file(path: &Path, reference: Option<Reference>) -> Result<Decoded> {
     let bytes = fs::read(path).map_err(DataError::io(path))?;
-    let image = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| DataError::decode(path, e.to_string()))?
+    let reader = || {
+        image::ImageReader::new(Cursor::new(bytes.as_slice()))
+            .with_guessed_format()
+            .map_err(|e| DataError::decode(path, e.to_string()))
+    };
+    if let Some(r) = reference {
+        let (width, height) = reader()?
+            .into_dimensions()
+            .map_err(|e| DataError::decode(path, e.to_string()))?;
+        if (width, height) != (r.width, r.height) {
+            return Err(DataError::layout(
+                path,
+                format!(
+                    "image is {width}x{height} pixels but {} is {}x{}; all images must have the \
+                     same size",
+                    r.path.display(),
+                    r.width,
+                    r.height
+                ),
+            ));
+        }
+    }
+    let image = reader()?
         .decode()
         .map_err(|e| DataError::decode(path, e.to_string()))?;
     let (width, height) = (image.width(), image.height());
@@ -206,22 +237,39 @@ fn decode_file(path: &Path) -> Result<Decoded> {
     })
 }
 
-/// Decodes all files, in order, on up to [`MAX_THREADS`] threads; the first failing file (in load
+/// Decodes all files, in order: the first one alone, to fix the size, then the others on up to
+/// [`MAX_THREADS`] threads, each checked against that size. The first failing file (in load
 /// order) is the error reported.
 fn decode_all(files: &[(PathBuf, u16)]) -> Result<Vec<Decoded>> {
+    let Some(((first_path, _), rest)) = files.split_first() else {
+        return Ok(Vec::new());
+    };
+    let first = decode_file(first_path, None)?;
+    let reference = Reference {
+        path: first_path,
+        width: first.width,
+        height: first.height,
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_THREADS)
-        .min(files.len().div_ceil(MIN_FILES_PER_THREAD))
+        .min(rest.len().div_ceil(MIN_FILES_PER_THREAD))
         .max(1);
-    let chunk = files.len().div_ceil(threads).max(1);
-    let decode_chunk =
-        |chunk: &[(PathBuf, u16)]| chunk.iter().map(|(p, _)| decode_file(p)).collect();
+    let chunk = rest.len().div_ceil(threads).max(1);
+    let decode_chunk = |chunk: &[(PathBuf, u16)]| -> Result<Vec<Decoded>> {
+        chunk
+            .iter()
+            .map(|(p, _)| decode_file(p, Some(reference)))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(files.len());
+    out.push(first);
     if threads == 1 {
-        return decode_chunk(files);
+        out.extend(decode_chunk(rest)?);
+        return Ok(out);
     }
     let parts: Vec<Result<Vec<Decoded>>> = std::thread::scope(|s| {
-        let handles: Vec<_> = files
+        let handles: Vec<_> = rest
             .chunks(chunk)
             .map(|c| s.spawn(move || decode_chunk(c)))
             .collect();
@@ -230,7 +278,6 @@ fn decode_all(files: &[(PathBuf, u16)]) -> Result<Vec<Decoded>> {
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut out = Vec::with_capacity(files.len());
     for part in parts {
         out.extend(part?);
     }
@@ -238,24 +285,12 @@ fn decode_all(files: &[(PathBuf, u16)]) -> Result<Vec<Decoded>> {
 }
 
 fn decode_listing(listing: &Listing) -> Result<ImageSet> {
+    // Every image has the first one's size: `decode_all` checks each header against it.
     let decoded = decode_all(&listing.files)?;
-    let (first_path, (w, h)) = match decoded.first() {
-        Some(d) => (&listing.files[0].0, (d.width, d.height)),
+    let (w, h) = match decoded.first() {
+        Some(d) => (d.width, d.height),
         None => return Err(DataError::layout(&listing.files[0].0, "no image decoded")),
     };
-    for ((path, _), d) in listing.files.iter().zip(&decoded) {
-        if (d.width, d.height) != (w, h) {
-            return Err(DataError::layout(
-                path,
-                format!(
-                    "image is {}x{} pixels but {} is {w}x{h}; all images must have the same size",
-                    d.width,
-                    d.height,
-                    first_path.display()
-                ),
-            ));
-        }
-    }
     let channels = if decoded.iter().all(|d| d.grey) { 1 } else { 3 };
     let shape = ImageShape {
         channels,
@@ -397,6 +432,28 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let e = load_image_folder(empty.path()).unwrap_err();
         assert!(e.to_string().contains("no class folders"), "{e}");
+    }
+
+    #[test]
+    fn declared_size_is_checked_before_decoding() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = mkdir(&tmp.path().join("a")).to_path_buf();
+        rgb(4, 3, 0).save(a.join("0.png")).unwrap();
+        let path = a.join("1.jpg");
+        rgb(4, 3, 0).save(&path).unwrap();
+        // The JPEG's frame header claims 13,000 x 13,000 pixels (0x32c8). Decoded, the missing
+        // data would be filled in: a 507 MB image and seconds of work from a 700-byte file.
+        let mut bytes = fs::read(&path).unwrap();
+        let sof = bytes.windows(2).position(|m| m == [0xff, 0xc0]).unwrap();
+        bytes[sof + 5..sof + 9].copy_from_slice(&[0x32, 0xc8, 0x32, 0xc8]);
+        fs::write(&path, bytes).unwrap();
+        let e = load_image_folder(tmp.path()).unwrap_err();
+        assert!(matches!(e, DataError::Layout { .. }), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("1.jpg") && msg.contains("13000x13000") && msg.contains("0.png"),
+            "{msg}"
+        );
     }
 
     #[test]
