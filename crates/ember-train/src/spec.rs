@@ -102,6 +102,7 @@ pub enum OptimizerSpec {
         weight_decay: f64,
     },
     /// AdamW: decoupled weight decay `w ← w(1 − lr·λ)` — PyTorch's `torch.optim.AdamW`.
+    #[serde(rename = "adamw")]
     AdamW {
         beta_1: f64,
         beta_2: f64,

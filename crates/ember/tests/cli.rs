@@ -84,8 +84,20 @@ fn train_on_generated_data_reports_accuracy_and_writes_the_run_folder() {
 #[test]
 fn bad_input_is_refused_with_the_field_named() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["train", "--lr", "-0.1"], "lr"),
+        (
+            &["train", "--optimizer", "gam", "--gam-beta", "1.5"],
+            "GamConfig.beta = 1.5",
+        ),
+        (
+            &["train", "--optimizer", "sam", "--base-optimizer", "gam"],
+            "--base-optimizer must be a per-parameter optimizer",
+        ),
+        (
+            &["train", "--optimizer", "vamo", "--zo-directions", "0"],
+            "directions",
+        ),
         (&["train", "--momentum", "1.5"], "momentum"),
         (&["train", "--device", "cuda"], "unknown device `cuda`"),
         (
@@ -264,5 +276,59 @@ fn plot_draws_several_runs_from_their_metrics() {
             "{args:?}: expected `{expected}` in: {}",
             stderr(&out)
         );
+    }
+}
+
+#[test]
+fn multi_pass_optimizers_train_and_report_their_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    // (optimizer, forward passes per step, backward passes per step) on 4 steps of 32 images: a
+    // VAMO/SVRG snapshot covers the 4 full-data batches once per epoch.
+    let cases = [
+        ("gam", 4.0, 4.0),
+        ("sam", 2.0, 2.0),
+        ("vamo", 5.0, 1.0),
+        ("svrg", 3.0, 3.0),
+    ];
+    for (optimizer, forward, backward) in cases {
+        let out = ember(
+            &[
+                "train",
+                "--model",
+                "mlp",
+                "--hidden",
+                "16",
+                "--optimizer",
+                optimizer,
+                "--base-optimizer",
+                "adamw",
+                "--train-subset",
+                "128",
+                "--test-subset",
+                "64",
+                "--batch-size",
+                "32",
+                "--epochs",
+                "1",
+                "--run-name",
+                optimizer,
+            ],
+            dir.path(),
+        );
+        assert!(out.status.success(), "{optimizer}: {}", stderr(&out));
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(optimizer).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            summary["summary"]["forward_passes_per_step"], forward,
+            "{optimizer}"
+        );
+        assert_eq!(
+            summary["summary"]["backward_passes_per_step"], backward,
+            "{optimizer}"
+        );
+        assert_eq!(summary["config"]["optimizer"]["name"], optimizer);
+        assert_eq!(summary["config"]["optimizer"]["base"]["name"], "adamw");
     }
 }
