@@ -4,6 +4,7 @@
 
 mod atomic;
 mod checkpoint;
+mod compare;
 mod device;
 mod guard;
 mod lr_find;
@@ -17,6 +18,10 @@ mod trainer;
 
 pub use atomic::write_atomically;
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
+pub use compare::{
+    collect_results, render_results, write_plots, ArmResult, ArmSpec, CompareSpec,
+    CompareSpecError, DataSection, EpochPoint, MeanStd, ModelSection, ReportError, TrainSection,
+};
 pub use device::{DeviceChoice, DeviceError};
 pub use guard::{
     first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,

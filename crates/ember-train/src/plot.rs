@@ -102,6 +102,8 @@ pub struct LinePlot {
     log_y: bool,
     y_range: Option<(f64, f64)>,
     series: Vec<Series>,
+    /// Shaded spreads `(x, low, high)`, by index of the series they belong to.
+    bands: Vec<(usize, Vec<(f64, f64, f64)>)>,
     markers: Vec<Marker>,
     legend: LegendPosition,
     size: (u32, u32),
@@ -136,6 +138,7 @@ impl LinePlot {
             log_y: false,
             y_range: None,
             series: Vec::new(),
+            bands: Vec::new(),
             markers: Vec::new(),
             legend: LegendPosition::UpperRight,
             size: (900, 560),
@@ -176,6 +179,26 @@ impl LinePlot {
             label: label.into(),
             points,
         });
+        self
+    }
+
+    /// Shades the band between `low` and `high` at each `x` around the series added last, in its
+    /// colour (e.g. the spread of a metric over seeds). Points with a non-finite value are left out.
+    ///
+    /// # Panics
+    ///
+    /// When no series has been added yet.
+    pub fn band(mut self, points: Vec<(f64, f64, f64)>) -> Self {
+        let index = self
+            .series
+            .len()
+            .checked_sub(1)
+            .expect("LinePlot::band follows the series it shades");
+        let points = points
+            .into_iter()
+            .filter(|&(x, low, high)| self.plottable((x, low)) && self.plottable((x, high)))
+            .collect();
+        self.bands.push((index, points));
         self
     }
 
@@ -320,7 +343,19 @@ impl LinePlot {
         root: &DrawingArea<DB, Shift>,
         lines: &[Runs],
     ) -> Result<(), PlotError> {
-        let points = || lines.iter().flatten().flatten();
+        let band_points = || {
+            self.bands
+                .iter()
+                .flat_map(|(_, b)| b.iter().flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)]))
+        };
+        let points = || {
+            lines
+                .iter()
+                .flatten()
+                .flatten()
+                .copied()
+                .chain(band_points())
+        };
         let markers = self
             .markers
             .iter()
@@ -394,6 +429,23 @@ impl LinePlot {
             .map_err(err)?;
 
         let mut legend = Vec::new();
+        for (index, band) in &self.bands {
+            if band.len() < 2 {
+                continue;
+            }
+            let color = SERIES_COLORS[index % SERIES_COLORS.len()];
+            let outline: Vec<(f64, f64)> = band
+                .iter()
+                .map(|&(x, low, _)| (x, low))
+                .chain(band.iter().rev().map(|&(x, _, high)| (x, high)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.18).filled(),
+                )))
+                .map_err(err)?;
+        }
         for (i, (series, runs)) in self.series.iter().zip(axes.lines).enumerate() {
             let color = SERIES_COLORS[i % SERIES_COLORS.len()];
             for run in runs {

@@ -1,6 +1,7 @@
 //! `ember`: train and compare optimizers on burn from the command line.
 
 mod bench;
+mod compare;
 mod lr_find;
 mod plot;
 mod train;
@@ -27,6 +28,9 @@ enum Command {
     /// Learning-rate range test: train while the lr grows geometrically, record the loss, and
     /// suggest PLRS bounds (--lr-min, --lr-max). Takes every option of `ember train`.
     LrFind(Box<lr_find::LrFindArgs>),
+    /// Run an experiment spec (experiments/*.toml): every arm for every seed (finished runs are
+    /// skipped, interrupted ones resumed), then results.md and plots with the spread over seeds.
+    Compare(compare::CompareArgs),
     /// Plot one metric of several runs (from their metrics.jsonl) into a .png or .svg.
     Plot(plot::PlotArgs),
     /// Performance figures measured side by side in one process (devices, optimizers).
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Train(args) => train::run(*args),
         Command::LrFind(args) => lr_find::run(*args),
+        Command::Compare(args) => compare::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -332,3 +332,111 @@ fn multi_pass_optimizers_train_and_report_their_passes() {
         assert_eq!(summary["config"]["optimizer"]["base"]["name"], "adamw");
     }
 }
+
+#[test]
+fn compare_runs_every_arm_then_skips_finished_runs_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("tiny.toml");
+    std::fs::write(
+        &spec,
+        r#"
+name = "tiny"
+seeds = [0, 1]
+[model]
+kind = "mlp"
+args = "--hidden 16"
+[data]
+dataset = "generated"
+train_subset = 128
+test_subset = 64
+[train]
+epochs = 1
+batch_size = 32
+[[arm]]
+name = "sgd"
+args = "--optimizer sgd --lr 0.05"
+[[arm]]
+name = "sam"
+args = "--optimizer sam --lr 0.05"
+[[arm]]
+name = "someday"
+pending = "its optimizer does not exist yet"
+"#,
+    )
+    .unwrap();
+    let compare = |extra: &[&str]| {
+        let mut args = vec!["compare", spec.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_ember"))
+            .args(&args)
+            .arg("--runs-dir")
+            .arg(dir.path().join("runs"))
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("ember runs")
+    };
+    let out = compare(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Asking for a second epoch resumes every run from its epoch-1 checkpoint.
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, text.replace("epochs = 1", "epochs = 2")).unwrap();
+    let out = compare(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("runs/tiny/sam-s1/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["summary"]["resumed_from_epoch"], 1);
+    assert_eq!(summary["summary"]["epochs"], 2);
+    let report = dir.path().join("tiny");
+    let results = std::fs::read_to_string(report.join("results.md")).unwrap();
+    for expected in [
+        "| sgd | 2/2 |",
+        "| sam | 2/2 |",
+        "| someday | – | pending: its optimizer does not exist yet",
+    ] {
+        assert!(
+            results.contains(expected),
+            "`{expected}` missing from:\n{results}"
+        );
+    }
+    assert!(
+        results.contains("2.00 + 2.00"),
+        "SAM's passes per step:\n{results}"
+    );
+    for plot in ["test-accuracy-vs-epoch.png", "train-loss-vs-wall.png"] {
+        assert!(report.join(plot).exists(), "{plot}");
+    }
+    for run in ["sgd-s0", "sgd-s1", "sam-s0", "sam-s1"] {
+        assert!(
+            dir.path()
+                .join("runs/tiny")
+                .join(run)
+                .join("summary.json")
+                .exists(),
+            "{run}"
+        );
+    }
+
+    // A second invocation trains nothing: every run finished.
+    let again = compare(&[]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stderr(&again).matches("finished earlier, skipped").count(),
+        4,
+        "{}",
+        stderr(&again)
+    );
+
+    // A typo in the spec is refused with the key named.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("epochs = 2", "epoch = 2"),
+    )
+    .unwrap();
+    let bad = compare(&["--report-only"]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("epoch"), "{}", stderr(&bad));
+}

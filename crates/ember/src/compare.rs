@@ -1,0 +1,114 @@
+//! `ember compare SPEC.toml`: trains every arm of an experiment spec for every seed, resuming what
+//! was interrupted and skipping what finished, then writes `results.md` and plots.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser};
+use ember_train::{collect_results, render_results, write_atomically, write_plots, CompareSpec};
+
+use crate::train::{self, TrainArgs};
+
+/// Options of `ember compare`.
+#[derive(Args, Debug, Clone)]
+pub struct CompareArgs {
+    /// The experiment spec (TOML; see experiments/*.toml).
+    pub spec: PathBuf,
+    /// Where run folders go: <runs-dir>/<spec name>/<arm>-s<seed>/.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Where results.md and the plots go [default: beside the spec, in a folder named after it:
+    /// experiments/X.toml → experiments/X/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Train nothing; rewrite the report from the runs that finished.
+    #[arg(long)]
+    pub report_only: bool,
+}
+
+/// `ember train`'s flags, parsed from an arm's argument list.
+#[derive(Parser, Debug)]
+#[command(name = "ember train")]
+struct TrainFlags {
+    #[command(flatten)]
+    args: TrainArgs,
+}
+
+pub fn run(args: CompareArgs) -> anyhow::Result<()> {
+    let spec = CompareSpec::load(&args.spec)?;
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.spec));
+    let mut failed = Vec::new();
+    if !args.report_only {
+        for arm in spec.runnable_arms() {
+            for &seed in &spec.seeds {
+                let run = spec.run_dir(&args.runs_dir, arm, seed);
+                if spec.finished(&run) {
+                    tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
+                    continue;
+                }
+                let mut argv = spec.train_args(arm, seed, &args.runs_dir);
+                argv.push("--quiet".into());
+                if run.root().exists() {
+                    argv.push("--resume".into());
+                }
+                let flags = TrainFlags::try_parse_from(
+                    std::iter::once("ember train".to_string()).chain(argv),
+                )
+                .with_context(|| {
+                    format!("{}: arm `{}`: bad flags", args.spec.display(), arm.name)
+                })?;
+                tracing::info!(
+                    "{} seed {seed}: training into {}",
+                    arm.name,
+                    run.root().display()
+                );
+                if let Err(e) = train::run(flags.args) {
+                    tracing::error!("{} seed {seed} failed: {e:#}", arm.name);
+                    failed.push(format!("{} seed {seed}: {e:#}", arm.name));
+                }
+            }
+        }
+    }
+
+    let results = collect_results(&spec, &args.runs_dir)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let provenance = format!("commit {}", commit());
+    let markdown = render_results(&spec, &args.spec, &results, &provenance);
+    let results_path = out.join("results.md");
+    write_atomically(&results_path, markdown.as_bytes())
+        .with_context(|| format!("writing {}", results_path.display()))?;
+    let plots = write_plots(&spec, &results, &out)?;
+    println!(
+        "wrote {} and {} plots in {}",
+        results_path.display(),
+        plots.len(),
+        out.display()
+    );
+    if !failed.is_empty() {
+        bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
+    }
+    Ok(())
+}
+
+/// `experiments/X.toml` → `experiments/X/`.
+fn default_out(spec: &Path) -> PathBuf {
+    let stem = spec
+        .file_stem()
+        .map(|s| s.to_os_string())
+        .unwrap_or_default();
+    spec.parent().unwrap_or(Path::new(".")).join(stem)
+}
+
+/// The commit the report describes: `EMBER_COMMIT`, else `git rev-parse --short HEAD`.
+fn commit() -> String {
+    if let Ok(c) = std::env::var("EMBER_COMMIT") {
+        return c;
+    }
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
