@@ -316,13 +316,16 @@ impl MeanStd {
     }
 }
 
+/// A metric over seeds: mean and standard deviation, minimum, maximum.
+pub type Spread = (MeanStd, f64, f64);
+
 /// One epoch of one arm over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EpochPoint {
     pub epoch: usize,
     pub wall_time_s: MeanStd,
-    pub train_loss: (MeanStd, f64, f64),
-    pub test_accuracy: (MeanStd, f64, f64),
+    pub train_loss: Spread,
+    pub test_accuracy: Spread,
 }
 
 /// What the report says about one arm.
@@ -567,7 +570,7 @@ pub fn write_plots(
                     p.epoch as f64
                 }
             };
-            let (scale, pick): (f64, fn(&EpochPoint) -> (MeanStd, f64, f64)) = if accuracy {
+            let (scale, pick): (f64, fn(&EpochPoint) -> Spread) = if accuracy {
                 (100.0, |p| p.test_accuracy)
             } else {
                 (1.0, |p| p.train_loss)

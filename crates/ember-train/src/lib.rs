@@ -20,7 +20,8 @@ pub use atomic::write_atomically;
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
 pub use compare::{
     collect_results, render_results, write_plots, ArmResult, ArmSpec, CompareSpec,
-    CompareSpecError, DataSection, EpochPoint, MeanStd, ModelSection, ReportError, TrainSection,
+    CompareSpecError, DataSection, EpochPoint, MeanStd, ModelSection, ReportError, Spread,
+    TrainSection,
 };
 pub use device::{DeviceChoice, DeviceError};
 pub use guard::{

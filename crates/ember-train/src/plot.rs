@@ -103,11 +103,14 @@ pub struct LinePlot {
     y_range: Option<(f64, f64)>,
     series: Vec<Series>,
     /// Shaded spreads `(x, low, high)`, by index of the series they belong to.
-    bands: Vec<(usize, Vec<(f64, f64, f64)>)>,
+    bands: Vec<(usize, Band)>,
     markers: Vec<Marker>,
     legend: LegendPosition,
     size: (u32, u32),
 }
+
+/// A shaded band: `(x, low, high)` points.
+type Band = Vec<(f64, f64, f64)>;
 
 /// Tableau's 10 colours: distinguishable, and readable when printed in grey.
 const SERIES_COLORS: [RGBColor; 10] = [
