@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{read_metrics, LinePlot, MetricsRecord, RunDir, TrainSummary};
+use crate::{read_metrics, LegendPosition, LinePlot, MetricsRecord, RunDir, TrainSummary};
 
 /// An experiment spec, as read from its TOML file. Unknown keys are errors, so a typo is named
 /// instead of silently ignored.
@@ -494,7 +494,7 @@ pub fn render_results(
             cell(&r.final_test_accuracy, &|m| m.percent()),
             cell(&r.best_test_accuracy, &|m| m.percent()),
             cell(&r.final_train_loss, &|m| m.plain(4)),
-            cell(&r.wall_time_s, &|m| m.plain(0)),
+            cell(&r.wall_time_s, &|m| m.plain(1)),
             cell(&r.images_per_s, &|m| m.plain(1)),
             passes,
         );
@@ -561,7 +561,13 @@ pub fn write_plots(
             } else {
                 "train loss"
             })
-            .log_y(!accuracy);
+            .log_y(!accuracy)
+            // Accuracy curves rise and loss curves fall: keep the legend off their ends.
+            .legend(if accuracy {
+                LegendPosition::LowerRight
+            } else {
+                LegendPosition::UpperRight
+            });
         for r in &ran {
             let x = |p: &EpochPoint| {
                 if wall {
