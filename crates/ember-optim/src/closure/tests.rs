@@ -390,6 +390,11 @@ fn run_normed(
     model
 }
 
+/// Whether `run_normed` is at the first step of an epoch (its epochs step on batches 2 then 3).
+fn at_epoch_start(objective: &NormedObjective) -> bool {
+    objective.current == 2
+}
+
 fn all_floats(model: &Normed) -> Vec<f64> {
     let mut v = floats(model.input.weight.val().inner());
     v.extend(floats(model.head.weight.val().inner()));
@@ -410,42 +415,25 @@ fn vamo_with_zero_alpha_is_exactly_its_base_optimizer() {
         },
         2,
     );
-    let mut vamo = VamoConfig::new()
-        .with_alpha(Some(0.0))
-        .with_directions(2)
-        .init::<Normed>(sgd())
-        .unwrap();
-    let mut began = usize::MAX;
-    let mixed = run_normed(
-        &start,
-        |objective, model, epoch| {
-            if began != epoch {
-                vamo.begin_epoch(epoch, &model, objective);
-                began = epoch;
-            }
-            vamo.step(0.1.into(), model, objective).model
-        },
-        2,
-    );
+    let run_vamo = |config: VamoConfig| {
+        let mut vamo = config.init::<Normed>(sgd()).unwrap();
+        run_normed(
+            &start,
+            |objective, model, epoch| {
+                // run_normed calls with epoch 0, 0, 1, 1: a snapshot before each epoch's first step.
+                if at_epoch_start(objective) {
+                    vamo.begin_epoch(epoch, &model, objective);
+                }
+                vamo.step(0.1.into(), model, objective).model
+            },
+            2,
+        )
+    };
+    let mixed = run_vamo(VamoConfig::new().with_alpha(Some(0.0)).with_directions(2));
     assert_eq!(all_floats(&plain), all_floats(&mixed));
 
     // With α > 0 the correction changes the trajectory.
-    let mut vamo = VamoConfig::new()
-        .with_alpha(Some(1.0))
-        .init::<Normed>(sgd())
-        .unwrap();
-    let mut began = usize::MAX;
-    let corrected = run_normed(
-        &start,
-        |objective, model, epoch| {
-            if began != epoch {
-                vamo.begin_epoch(epoch, &model, objective);
-                began = epoch;
-            }
-            vamo.step(0.1.into(), model, objective).model
-        },
-        2,
-    );
+    let corrected = run_vamo(VamoConfig::new().with_alpha(Some(1.0)));
     assert_ne!(all_floats(&plain), all_floats(&corrected));
 }
 
