@@ -6,9 +6,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 
 use super::param_vec::NORM_EPS;
-use super::{
-    record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective, ParamVec,
-};
+use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -127,17 +125,11 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Gam {
         }
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
-        record::encode(&[], &self.base)
+    fn base(&self) -> &ModuleOptimizer {
+        &self.base
     }
 
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
-        let (_, base) = record::decode(bytes, &[], self.base.clone())?;
-        self.base = base;
-        Ok(())
-    }
-
-    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
-        Box::new(self.clone())
+    fn base_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.base
     }
 }

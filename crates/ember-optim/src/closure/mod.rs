@@ -24,7 +24,7 @@ pub use snapshot::{Svrg, SvrgConfig, Vamo, VamoConfig};
 pub use zeroth_order::{ZoSgd, ZoSgdConfig};
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
 
 /// Which data an [`Objective`] evaluates the loss on.
@@ -67,7 +67,7 @@ pub struct ClosureStep<M> {
 /// [`step`](Self::step) once per mini-batch. State needed to continue a run exactly is saved by
 /// [`to_bytes`](Self::to_bytes) at epoch ends; snapshot methods retake their snapshot at the next
 /// epoch start, so the snapshot itself never has to be stored.
-pub trait ClosureOptimizer<M>: Send {
+pub trait ClosureOptimizer<M>: ClosureOptimizerClone<M> + Send {
     /// Called before the first step of epoch `epoch` (0-based) with the model about to be trained.
     fn begin_epoch(&mut self, _epoch: usize, _model: &M, _objective: &mut dyn Objective<M>) {}
 
@@ -84,14 +84,46 @@ pub trait ClosureOptimizer<M>: Send {
         Vec::new()
     }
 
-    /// The optimizer's state (including its base optimizer's) as bytes.
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError>;
+    /// The per-parameter optimizer that applies this one's direction as if it were the gradient.
+    fn base(&self) -> &ModuleOptimizer;
+
+    /// Mutable access to [`base`](Self::base), for restoring its state.
+    fn base_mut(&mut self) -> &mut ModuleOptimizer;
+
+    /// Named scalars of this optimizer's own that a checkpoint must keep (e.g. ZO-SGD's step
+    /// count); empty by default.
+    fn saved_scalars(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+
+    /// Restores what [`saved_scalars`](Self::saved_scalars) returned, in the same order.
+    fn restore_scalars(&mut self, _values: &[f64]) {}
+
+    /// The optimizer's state (its scalars, then its base optimizer's record) as bytes.
+    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
+        record::encode(&self.saved_scalars(), self.base())
+    }
 
     /// Restores state written by [`to_bytes`](Self::to_bytes) into a freshly built optimizer.
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError>;
+    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
+        let names: Vec<&str> = self.saved_scalars().iter().map(|(n, _)| *n).collect();
+        let (values, base) = record::decode(bytes, &names, self.base().clone())?;
+        *self.base_mut() = base;
+        self.restore_scalars(&values);
+        Ok(())
+    }
+}
 
-    /// A boxed copy, so that a trainer can keep the state it started from.
+/// Boxed copies of closure optimizers, so that a trainer can keep the state it started from;
+/// implemented for every `Clone` one.
+pub trait ClosureOptimizerClone<M> {
     fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>>;
+}
+
+impl<M, T: ClosureOptimizer<M> + Clone + 'static> ClosureOptimizerClone<M> for T {
+    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
+        Box::new(self.clone())
+    }
 }
 
 impl<M> Clone for Box<dyn ClosureOptimizer<M>> {

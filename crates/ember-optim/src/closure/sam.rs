@@ -6,9 +6,7 @@ use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 
-use super::{
-    record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective, ParamVec,
-};
+use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -67,17 +65,11 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Sam {
         }
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
-        record::encode(&[], &self.base)
+    fn base(&self) -> &ModuleOptimizer {
+        &self.base
     }
 
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
-        let (_, base) = record::decode(bytes, &[], self.base.clone())?;
-        self.base = base;
-        Ok(())
-    }
-
-    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
-        Box::new(self.clone())
+    fn base_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.base
     }
 }

@@ -8,10 +8,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
 use super::zeroth_order::{derived_seed, ZoPoints};
-use super::{
-    isolated_copy, record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective,
-    ParamVec,
-};
+use super::{isolated_copy, Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -208,23 +205,23 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
         self.alpha.map(|a| vec![("alpha", a)]).unwrap_or_default()
     }
 
-    /// Saved at epoch ends: α for the next epoch (`NaN` when still unresolved) and the base state.
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
-        let alpha = self.next_alpha().unwrap_or(f64::NAN);
-        record::encode(&[("alpha", alpha)], &self.base)
+    fn base(&self) -> &ModuleOptimizer {
+        &self.base
     }
 
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
-        let (values, base) = record::decode(bytes, &["alpha"], self.base.clone())?;
+    fn base_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.base
+    }
+
+    /// Saved at epoch ends: α for the next epoch (`NaN` when still unresolved).
+    fn saved_scalars(&self) -> Vec<(&'static str, f64)> {
+        vec![("alpha", self.next_alpha().unwrap_or(f64::NAN))]
+    }
+
+    fn restore_scalars(&mut self, values: &[f64]) {
         self.alpha = (!values[0].is_nan()).then_some(values[0]);
         self.covariance = None;
         self.snapshot = None;
-        self.base = base;
-        Ok(())
-    }
-
-    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
-        Box::new(self.clone())
     }
 }
 
@@ -320,18 +317,11 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Svrg<M> {
         }
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
-        record::encode(&[], &self.base)
+    fn base(&self) -> &ModuleOptimizer {
+        &self.base
     }
 
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
-        let (_, base) = record::decode(bytes, &[], self.base.clone())?;
-        self.base = base;
-        self.snapshot = None;
-        Ok(())
-    }
-
-    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
-        Box::new(self.clone())
+    fn base_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.base
     }
 }

@@ -7,9 +7,7 @@ use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
 use super::param_vec::detached_view;
-use super::{
-    record, Batch, ClosureOptimizer, ClosureRecordError, ClosureStep, Objective, ParamVec,
-};
+use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -153,18 +151,19 @@ impl<M: Module + 'static> ClosureOptimizer<M> for ZoSgd {
         }
     }
 
-    fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
-        record::encode(&[("steps", self.steps as f64)], &self.base)
+    fn base(&self) -> &ModuleOptimizer {
+        &self.base
     }
 
-    fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
-        let (values, base) = record::decode(bytes, &["steps"], self.base.clone())?;
+    fn base_mut(&mut self) -> &mut ModuleOptimizer {
+        &mut self.base
+    }
+
+    fn saved_scalars(&self) -> Vec<(&'static str, f64)> {
+        vec![("steps", self.steps as f64)]
+    }
+
+    fn restore_scalars(&mut self, values: &[f64]) {
         self.steps = values[0] as u64;
-        self.base = base;
-        Ok(())
-    }
-
-    fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>> {
-        Box::new(self.clone())
     }
 }
