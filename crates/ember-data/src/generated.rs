@@ -34,6 +34,7 @@ use rand_pcg::Pcg64;
 
 use crate::error::{DataError, Result};
 use crate::image_set::{ImageSet, ImageShape, Split};
+use crate::random::{stream_seed, Normal};
 
 /// Most classes: 4 orientations × 4 frequencies.
 pub const MAX_GENERATED_CLASSES: usize = 16;
@@ -200,7 +201,7 @@ impl GeneratedConfig {
     /// Draws image `index` of the stream into `out` (CHW, `shape().pixels()` bytes).
     fn render(&self, stream: u64, index: usize, out: &mut [u8]) {
         let (o, f, t) = class_cues(usize::from(self.label_of(index)));
-        let mut rng = Pcg64::seed_from_u64(mix(self.seed, stream, index as u64));
+        let mut rng = Pcg64::seed_from_u64(stream_seed(self.seed, stream, index as u64));
         let size = self.image_size as f32;
         let colour = self.channels == 3;
 
@@ -315,27 +316,6 @@ impl Grating {
     }
 }
 
-/// Standard normal samples by the Box–Muller transform (so no distribution crate is needed),
-/// using both values of each pair.
-#[derive(Default)]
-struct Normal {
-    spare: Option<f32>,
-}
-
-impl Normal {
-    fn sample(&mut self, rng: &mut Pcg64) -> f32 {
-        if let Some(z) = self.spare.take() {
-            return z;
-        }
-        let u1 = 1.0 - rng.random::<f32>(); // in (0, 1]: ln is finite
-        let u2 = rng.random::<f32>();
-        let r = (-2.0 * u1.ln()).sqrt();
-        let (s, c) = (2.0 * PI * u2).sin_cos();
-        self.spare = Some(r * s);
-        r * c
-    }
-}
-
 /// Indices into [`ORIENTATIONS`], [`FREQUENCIES`] and [`TINTS`] of a class.
 ///
 /// Orientation cycles fastest and frequency slowest, so with 10 classes every orientation, every
@@ -344,19 +324,6 @@ impl Normal {
 fn class_cues(class: usize) -> (usize, usize, usize) {
     let (o, f) = (class % 4, (class / 4) % 4);
     (o, f, (o + f) % 4)
-}
-
-/// SplitMix64 finaliser: a bijective mix that decorrelates nearby inputs (seeds 0, 1, 2...).
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// Seed of one image's generator from (seed, stream, index).
-fn mix(seed: u64, stream: u64, index: u64) -> u64 {
-    splitmix64(splitmix64(splitmix64(seed) ^ stream) ^ index)
 }
 
 #[cfg(test)]
