@@ -7,9 +7,15 @@
 mod classifier;
 mod error;
 mod mlp;
+mod signal_noise_attention;
 mod small_cnn;
+mod transformer;
 
 pub use classifier::{AnyClassifier, ImageClassifier};
 pub use error::ModelConfigError;
 pub use mlp::{Mlp, MlpConfig};
+pub use signal_noise_attention::{Probes, SignalNoiseAttention, SignalNoiseAttentionConfig};
 pub use small_cnn::{ConvBlock, SmallCnn, SmallCnnConfig, Stage};
+pub use transformer::{
+    patchify, EncoderBlock, TokenPool, TwoLayerTransformer, TwoLayerTransformerConfig,
+};
