@@ -12,6 +12,7 @@ mod metrics;
 mod objective;
 mod plot;
 mod run_dir;
+pub mod signgd_study;
 mod spec;
 mod step_rule;
 mod trainer;
@@ -36,6 +37,7 @@ pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
 pub use objective::{BatchObjective, PassCounts};
 pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use run_dir::RunDir;
+pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};
 pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
 pub use step_rule::StepRule;
 pub use trainer::{

@@ -1,0 +1,290 @@
+//! The study's outputs: plots like the paper's figures, `results.md` (stages, loss rates and test
+//! losses per arm and SNR) and `summary.json` (the same, machine-readable, without the traces).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{io, SignGdStudyConfig, StepSummary, StudyError, StudyRun};
+use crate::{write_atomically, LegendPosition, LinePlot};
+
+/// Writes the plots, `results.md` and `summary.json` into `out`; returns the files written.
+pub fn write_report(
+    config: &SignGdStudyConfig,
+    runs: &[StudyRun],
+    out: &Path,
+) -> Result<Vec<PathBuf>, StudyError> {
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut written = Vec::new();
+    for &snr in &config.snrs {
+        let at_snr: Vec<&StudyRun> = runs.iter().filter(|r| r.snr == snr).collect();
+        for (name, plot) in figures(snr, &at_snr) {
+            let path = out.join(format!("{name}-snr{snr}.png"));
+            plot.write(&path)?;
+            written.push(path);
+        }
+    }
+    let results = out.join("results.md");
+    write_atomically(&results, render_results(config, runs).as_bytes()).map_err(io(&results))?;
+    written.push(results);
+
+    #[derive(Serialize)]
+    struct RunSummary<'a> {
+        arm: &'a str,
+        snr: f64,
+        stages: &'a super::Stages,
+        loss_rate: &'a super::LossRate,
+        wall_time_s: f64,
+        last: &'a StepSummary,
+        min_test_loss: f64,
+    }
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        config: &'a SignGdStudyConfig,
+        runs: Vec<RunSummary<'a>>,
+    }
+    let summary = Summary {
+        config,
+        runs: runs
+            .iter()
+            .map(|r| RunSummary {
+                arm: &r.arm,
+                snr: r.snr,
+                stages: &r.stages,
+                loss_rate: &r.loss_rate,
+                wall_time_s: r.wall_time_s,
+                last: r.last(),
+                min_test_loss: min_test_loss(r),
+            })
+            .collect(),
+    };
+    let path = out.join("summary.json");
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| io(&path)(e.into()))?;
+    write_atomically(&path, &json).map_err(io(&path))?;
+    written.push(path);
+    Ok(written)
+}
+
+fn min_test_loss(run: &StudyRun) -> f64 {
+    run.trace
+        .iter()
+        .map(|s| s.test_loss)
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn curve(trace: &[StepSummary], value: impl Fn(&StepSummary) -> f64) -> Vec<(f64, f64)> {
+    trace.iter().map(|s| (s.step as f64, value(s))).collect()
+}
+
+/// Vertical lines where the stages of `run` begin.
+fn with_stage_markers(mut plot: LinePlot, run: &StudyRun) -> LinePlot {
+    let s = &run.stages;
+    for (label, step) in [
+        ("I", s.value_noise_settled),
+        ("II", s.noise_signs_aligned),
+        ("III", s.signal_signs_fixed),
+        ("IV", s.noise_to_signal_attention_vanished),
+    ] {
+        if let Some(step) = step {
+            plot = plot.marker(format!("{} stage {label}", run.arm), step as f64);
+        }
+    }
+    plot
+}
+
+/// The paper's figures at one SNR: (file stem, plot).
+fn figures(snr: f64, runs: &[&StudyRun]) -> Vec<(&'static str, LinePlot)> {
+    let mut figures = Vec::new();
+    let sign = runs.iter().find(|r| r.arm == "signgd").or(runs.first());
+
+    // Stage I: value noise grows while key noise stays put, over the first fifth of the run.
+    let mut early = LinePlot::new(format!(
+        "value noise and key noise, first steps (SNR {snr})"
+    ))
+    .x_label("step")
+    .y_label("mean <v, y xi> / mean |<w_K,s, y xi>|")
+    .legend(LegendPosition::UpperLeft);
+    for run in runs {
+        let cut = run.trace.len() / 5 + 1;
+        let trace = &run.trace[..cut];
+        early = early
+            .series(
+                format!("{} value noise", run.arm),
+                curve(trace, |s| s.mean_value_noise),
+            )
+            .series(
+                format!("{} |key noise|", run.arm),
+                curve(trace, |s| s.mean_abs_key_noise),
+            );
+    }
+    figures.push(("value-key-noise", early));
+
+    // Stage II: sign agreement of query and key noise.
+    let mut aligned = LinePlot::new(format!("query/key noise sign agreement (SNR {snr})"))
+        .x_label("step")
+        .y_label("share of (s, i) with equal signs")
+        .y_range(0.0, 1.0)
+        .legend(LegendPosition::LowerRight);
+    for run in runs {
+        aligned = aligned.series(
+            run.arm.clone(),
+            curve(&run.trace, |s| s.noise_sign_agreement),
+        );
+    }
+    figures.push(("noise-alignment", aligned));
+
+    // Stage III: query and key signal per neuron, with SignGD's stage markers.
+    if let Some(run) = sign {
+        for (stem, title, pick) in [
+            ("query-signal", "query signal <w_Q,s, mu>", true),
+            ("key-signal", "key signal <w_K,s, mu>", false),
+        ] {
+            let neurons = run.trace[0].query_signal.len();
+            let mut plot = LinePlot::new(format!("{} per neuron, {} (SNR {snr})", title, run.arm))
+                .x_label("step")
+                .y_label(title)
+                .legend(LegendPosition::UpperLeft);
+            for s in 0..neurons {
+                let value = |t: &StepSummary| {
+                    (if pick { &t.query_signal } else { &t.key_signal })[s] as f64
+                };
+                plot = plot.series(format!("s={s}"), curve(&run.trace, value));
+            }
+            figures.push((stem, with_stage_markers(plot, run)));
+        }
+    }
+
+    // Stage IV: softmax outputs.
+    let mut softmax = LinePlot::new(format!("softmax outputs s_11 and s_21 (SNR {snr})"))
+        .x_label("step")
+        .y_label("mean attention weight")
+        .log_y(true)
+        .y_range(1e-12, 1.0)
+        .legend(LegendPosition::LowerLeft);
+    for run in runs {
+        softmax = softmax
+            .series(
+                format!("{} s_11", run.arm),
+                curve(&run.trace, |s| s.mean_signal_to_signal),
+            )
+            .series(
+                format!("{} s_21", run.arm),
+                curve(&run.trace, |s| s.mean_noise_to_signal),
+            );
+    }
+    if let Some(run) = sign {
+        softmax = with_stage_markers(softmax, run);
+    }
+    figures.push(("softmax", softmax));
+
+    // Loss: training and test per optimizer.
+    let mut loss = LinePlot::new(format!("train and test loss (SNR {snr})"))
+        .x_label("step")
+        .y_label("logistic loss")
+        .log_y(true)
+        .legend(LegendPosition::LowerLeft);
+    for run in runs {
+        loss = loss
+            .series(
+                format!("{} train", run.arm),
+                curve(&run.trace, |s| s.train_loss),
+            )
+            .series(
+                format!("{} test", run.arm),
+                curve(&run.trace, |s| s.test_loss),
+            );
+    }
+    figures.push(("loss", loss));
+    figures
+}
+
+fn step(s: Option<usize>) -> String {
+    s.map_or("—".to_string(), |s| s.to_string())
+}
+
+fn share(s: Option<f64>) -> String {
+    s.map_or("—".to_string(), |s| format!("{:.0}%", 100.0 * s))
+}
+
+/// `results.md`: the settings, then per SNR one row per arm.
+pub fn render_results(config: &SignGdStudyConfig, runs: &[StudyRun]) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# SignGD study: stages and loss rates\n");
+    let _ = writeln!(
+        md,
+        "Written by `ember study signgd`. Data: d = {}, n = {} (full batch), {} fresh test samples, \
+         s = {} noise coordinates, ‖μ‖ = {}. Model: m_k = {}, m_v = {}, σ₀ = {}. {} steps, seed {}.\n",
+        config.dim,
+        config.train_size,
+        config.test_size,
+        config.noise_nonzeros,
+        config.signal_norm,
+        config.key_width,
+        config.value_width,
+        config.init_std,
+        config.steps,
+        config.seed
+    );
+    let _ = writeln!(md, "| arm | optimizer | lr |\n|---|---|---|");
+    for arm in &config.arms {
+        let spec = serde_json::to_string(&arm.optimizer).unwrap_or_default();
+        let _ = writeln!(md, "| {} | `{}` | {} |", arm.name, spec, arm.lr);
+    }
+    let _ = writeln!(
+        md,
+        "\nStage steps are where a condition starts to hold for the rest of the run (— : never): \
+         I value noise positive for every sample and growing (key noise |·| at that step relative \
+         to its start in brackets); II the first step at which query/key noise signs agree on \
+         ≥ {:.0}% of (s, i) (share agreeing at the end in brackets); III no \
+         query/key signal sign changes (share of neurons whose query / key signal has the sign of \
+         the majority vote of its noise, in brackets); IV mean s_21 < {} (mean s_11 then → at the \
+         last step, in brackets). Loss rate: least-squares fits of ln L against t (linear rate) and ln t \
+         (sub-linear) where 1e-6 < L < L₀/10, R² of each.\n",
+        100.0 * super::NOISE_AGREEMENT,
+        super::NOISE_TO_SIGNAL_ATTENTION
+    );
+    for &snr in &config.snrs {
+        let data = config.data(snr);
+        let _ = writeln!(md, "## SNR {snr} (σ_p = {:.4})\n", data.noise_std);
+        let _ = writeln!(
+            md,
+            "| arm | I | II (end) | III (Q/K match vote) | IV (s_11 then → end) | in order | loss rate (R² exp / pow) | train loss | test loss: start → min → end | test acc. |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        for run in runs.iter().filter(|r| r.snr == snr) {
+            let s = &run.stages;
+            let r2 = |f: Option<super::LinearFit>| {
+                f.map_or("—".into(), |f| format!("{:.3}", f.r_squared))
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} ({}) | {} ({}) | {} ({} / {}) | {} ({}) | {} | {} ({} / {}) | {:.2e} | {:.3} → {:.3} → {:.3} | {:.1}% |",
+                run.arm,
+                step(s.value_noise_settled),
+                s.key_noise_ratio_at_stage_1.map_or("—".into(), |r| format!("{r:.2}×")),
+                step(s.noise_signs_aligned),
+                share(Some(s.noise_agreement_at_end)),
+                step(s.signal_signs_fixed),
+                share(s.query_signal_matches_vote),
+                share(s.key_signal_matches_vote),
+                step(s.noise_to_signal_attention_vanished),
+                s.signal_to_signal_at_stage_4.map_or("—".into(), |v| format!(
+                    "{v:.2} → {:.2}",
+                    run.last().mean_signal_to_signal
+                )),
+                if s.in_order { "yes" } else { "no" },
+                run.loss_rate.verdict,
+                r2(run.loss_rate.exponential),
+                r2(run.loss_rate.power_law),
+                run.last().train_loss,
+                run.trace[0].test_loss,
+                min_test_loss(run),
+                run.last().test_loss,
+                100.0 * run.last().test_accuracy,
+            );
+        }
+        let _ = writeln!(md);
+    }
+    md
+}
