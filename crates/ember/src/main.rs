@@ -4,6 +4,7 @@ mod bench;
 mod compare;
 mod lr_find;
 mod plot;
+mod study;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -33,9 +34,14 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Plot one metric of several runs (from their metrics.jsonl) into a .png or .svg.
     Plot(plot::PlotArgs),
-    /// Performance figures measured side by side in one process (devices, optimizers).
+    /// Performance figures measured side by side in one process: every optimizer relative to
+    /// burn's Adam on SmallCnn and the two-layer transformer, end-to-end images/s per device;
+    /// `bench report` writes them as JSON and Markdown.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Studies that check a paper's claims on its own synthetic model (signgd).
+    #[command(subcommand)]
+    Study(study::StudyCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,5 +59,6 @@ fn main() -> anyhow::Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Study(args) => study::run(args),
     }
 }

@@ -3,8 +3,10 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use burn::prelude::{Device, Module};
 use clap::{Args, ValueEnum};
-use ember_data::{Augmentation, ImageBatcher, Normalization};
-use ember_models::{AnyClassifier, MlpConfig, SmallCnnConfig};
+use ember_data::{Augmentation, ImageBatcher, Normalization, Split};
+use ember_models::{
+    AnyClassifier, MlpConfig, SmallCnnConfig, TokenPool, TwoLayerTransformerConfig,
+};
 use ember_optim::{
     FactorStructure, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
     SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
@@ -22,6 +24,38 @@ pub enum ModelName {
     Cnn,
     /// MLP on the flattened image: --hidden layers of Linear → ReLU, then a linear head.
     Mlp,
+    /// ViT-style TwoLayerTransformer: --patch-size patches embedded to --dim, learned positions,
+    /// --blocks pre-norm blocks (--heads attention heads, --mlp-dim MLP), --pool, linear head.
+    Transformer,
+}
+
+impl ModelName {
+    /// The model's type name, for the log.
+    fn type_name(self) -> &'static str {
+        match self {
+            Self::Cnn => "SmallCnn",
+            Self::Mlp => "Mlp",
+            Self::Transformer => "TwoLayerTransformer",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pool {
+    /// Classify the final state of a learned class token (ViT).
+    ClassToken,
+    /// Classify the mean of the final token states.
+    Mean,
+}
+
+impl From<Pool> for TokenPool {
+    fn from(p: Pool) -> Self {
+        match p {
+            Pool::ClassToken => TokenPool::ClassToken,
+            Pool::Mean => TokenPool::Mean,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -127,6 +161,24 @@ pub struct TrainArgs {
     /// Widths of the MLP's hidden layers, comma separated.
     #[arg(long, value_delimiter = ',', default_value = "256")]
     pub hidden: Vec<usize>,
+    /// Transformer: side of the square patches that become tokens (must divide the image size).
+    #[arg(long, default_value_t = 4)]
+    pub patch_size: usize,
+    /// Transformer: width of the token states.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Transformer: attention heads (must divide --dim).
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Transformer: hidden width of each block's MLP.
+    #[arg(long, default_value_t = 128)]
+    pub mlp_dim: usize,
+    /// Transformer: number of encoder blocks.
+    #[arg(long, default_value_t = 2)]
+    pub blocks: usize,
+    /// Transformer: what the head classifies.
+    #[arg(long, value_enum, default_value_t = Pool::ClassToken)]
+    pub pool: Pool,
 
     /// Data set: generated (needs no files), cifar10, cifar100, fashion-mnist, or image-folder:PATH
     /// (PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).
@@ -148,6 +200,10 @@ pub struct TrainArgs {
     /// Random crop (pad 4) + horizontal flip; default: on for CIFAR and image folders, off otherwise.
     #[arg(long)]
     pub augment: Option<bool>,
+    /// Add Gaussian noise of this standard deviation (0..1 intensity units) once to every train
+    /// and test image, after subsetting (seeded by --seed); 0 = off.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub pixel_noise: f64,
 
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
@@ -496,15 +552,33 @@ struct RunConfig<'a> {
     /// The MLP's hidden widths (mlp only).
     #[serde(skip_serializing_if = "Option::is_none")]
     hidden: Option<&'a [usize]>,
+    /// The transformer's shape (transformer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transformer: Option<TransformerSettings>,
     dataset: &'a DatasetSpec,
     train_subset: Option<usize>,
     test_subset: Option<usize>,
+    /// Standard deviation of the fixed pixel noise; absent when off, so that runs from before the
+    /// flag existed still resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pixel_noise: Option<f64>,
     augment: bool,
     optimizer: &'a OptimizerSpec,
     scheduler: &'a SchedulerSpec,
     device: &'a str,
     train: &'a TrainSettings,
     ember_version: &'static str,
+}
+
+/// The `--model transformer` flags, as recorded in `config.json`.
+#[derive(Serialize)]
+struct TransformerSettings {
+    patch_size: usize,
+    dim: usize,
+    heads: usize,
+    mlp_dim: usize,
+    blocks: usize,
+    pool: Pool,
 }
 
 /// Everything `ember train` builds from its flags before training: the checked specs, the loaded
@@ -532,22 +606,38 @@ pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
     let scheduler_spec = args.scheduler_spec();
     optimizer_spec.validate()?;
     scheduler_spec.validate()?;
+    if !(args.pixel_noise.is_finite() && args.pixel_noise >= 0.0) {
+        bail!(
+            "--pixel-noise must be a finite standard deviation of at least 0, got {}",
+            args.pixel_noise
+        );
+    }
 
     let loading = std::time::Instant::now();
     let split = dataset
         .load(&args.data_dir, args.download)
         .with_context(|| format!("loading data set `{}`", args.dataset))?;
-    let train_set = match args.train_subset {
-        Some(n) => split.train.subset(n),
-        None => split.train,
+    let split = Split {
+        train: match args.train_subset {
+            Some(n) => split.train.subset(n),
+            None => split.train,
+        },
+        test: match args.test_subset {
+            Some(n) => split.test.subset(n),
+            None => split.test,
+        },
     };
-    let test_set = match args.test_subset {
-        Some(n) => split.test.subset(n),
-        None => split.test,
-    };
-    if train_set.is_empty() || test_set.is_empty() {
+    if split.train.is_empty() || split.test.is_empty() {
         bail!("the data set has an empty train or test half");
     }
+    let Split {
+        train: train_set,
+        test: test_set,
+    } = if args.pixel_noise > 0.0 {
+        split.with_pixel_noise(args.pixel_noise, args.seed)?
+    } else {
+        split
+    };
     let shape = train_set.shape().clone();
     tracing::info!(
         "data: {} train / {} test images of {}x{}x{}, {} classes (loaded in {:.1}s)",
@@ -604,6 +694,20 @@ pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
         .with_hidden(args.hidden.clone())
         .init(&device)?
         .into(),
+        ModelName::Transformer => TwoLayerTransformerConfig::new(
+            shape.channels,
+            shape.height,
+            shape.width,
+            train_set.num_classes(),
+        )
+        .with_patch_size(args.patch_size)
+        .with_dim(args.dim)
+        .with_heads(args.heads)
+        .with_mlp_dim(args.mlp_dim)
+        .with_blocks(args.blocks)
+        .with_pool(args.pool.into())
+        .init(&device)?
+        .into(),
     };
     Ok(Prepared {
         device_choice,
@@ -655,9 +759,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         widths: (args.model == ModelName::Cnn).then_some(&args.widths[..]),
         convs_per_stage: (args.model == ModelName::Cnn).then_some(args.convs_per_stage),
         hidden: (args.model == ModelName::Mlp).then_some(&args.hidden[..]),
+        transformer: (args.model == ModelName::Transformer).then_some(TransformerSettings {
+            patch_size: args.patch_size,
+            dim: args.dim,
+            heads: args.heads,
+            mlp_dim: args.mlp_dim,
+            blocks: args.blocks,
+            pool: args.pool,
+        }),
         dataset: &dataset,
         train_subset: args.train_subset,
         test_subset: args.test_subset,
+        pixel_noise: (args.pixel_noise > 0.0).then_some(args.pixel_noise),
         augment,
         optimizer: &optimizer_spec,
         scheduler: &scheduler_spec,
@@ -667,10 +780,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     })?;
     tracing::info!(
         "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
-        match args.model {
-            ModelName::Cnn => "SmallCnn",
-            ModelName::Mlp => "Mlp",
-        },
+        args.model.type_name(),
         parts.model.num_params(),
         optimizer_spec.name(),
         settings.epochs,

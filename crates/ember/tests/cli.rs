@@ -82,9 +82,58 @@ fn train_on_generated_data_reports_accuracy_and_writes_the_run_folder() {
 }
 
 #[test]
+fn transformer_trains_on_noisy_images_and_records_its_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ember(
+        &[
+            "train",
+            "--model",
+            "transformer",
+            "--dim",
+            "16",
+            "--heads",
+            "2",
+            "--mlp-dim",
+            "32",
+            "--pool",
+            "mean",
+            "--pixel-noise",
+            "0.05",
+            "--train-subset",
+            "128",
+            "--test-subset",
+            "64",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--optimizer",
+            "adamw",
+            "--run-name",
+            "tf",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = dir.path().join("tf");
+    assert!(run.join("summary.json").exists());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model"], "transformer");
+    assert_eq!(config["transformer"]["dim"], 16);
+    assert_eq!(config["transformer"]["patch_size"], 4);
+    assert_eq!(config["transformer"]["pool"], "mean");
+    assert_eq!(config["pixel_noise"], 0.05);
+    assert!(
+        config.get("widths").is_none(),
+        "cnn settings leak: {config}"
+    );
+}
+
+#[test]
 fn bad_input_is_refused_with_the_field_named() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (&["train", "--lr", "-0.1"], "lr"),
         (
             &["train", "--optimizer", "gam", "--gam-beta", "1.5"],
@@ -99,6 +148,11 @@ fn bad_input_is_refused_with_the_field_named() {
             "directions",
         ),
         (&["train", "--momentum", "1.5"], "momentum"),
+        (
+            &["train", "--model", "transformer", "--patch-size", "5"],
+            "patch_size",
+        ),
+        (&["train", "--pixel-noise", "-0.1"], "--pixel-noise"),
         (&["train", "--device", "cuda"], "unknown device `cuda`"),
         (
             &["train", "--dataset", "imagenet"],
@@ -439,4 +493,54 @@ pending = "its optimizer does not exist yet"
     let bad = compare(&["--report-only"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("epoch"), "{}", stderr(&bad));
+}
+
+#[test]
+fn bench_report_writes_json_and_markdown_for_every_optimizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, markdown) = (dir.path().join("bench.json"), dir.path().join("bench.md"));
+    let out = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["bench", "report", "--device", "flex"])
+        .args([
+            "--batch-size",
+            "4",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&markdown)
+        .env("RUST_LOG", "warn")
+        .env("EMBER_COMMIT", "test123")
+        .output()
+        .expect("ember runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["ember_commit"], "test123");
+    assert_eq!(report["devices"], serde_json::json!(["flex"]));
+    // 10 per-parameter optimizers and Adam + 5 closure optimizers, for each of the two models.
+    assert_eq!(report["updates"].as_array().unwrap().len(), 20);
+    assert_eq!(report["whole_steps"].as_array().unwrap().len(), 12);
+    assert_eq!(report["end_to_end"].as_array().unwrap().len(), 2);
+    let gam = report["whole_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["optimizer"] == "gam")
+        .unwrap();
+    assert_eq!(gam["forward_per_step"], 4.0);
+    assert_eq!(gam["backward_per_step"], 4.0);
+    let adam = &report["updates"][0];
+    assert_eq!(adam["optimizer"], "adam");
+    assert_eq!(adam["relative_to_adam"], 1.0);
+
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(md.contains("ember commit `test123`"), "{md}");
+    assert!(md.contains("### TwoLayerTransformer"), "{md}");
+    assert!(md.contains("| `svrg` (sgd) |"), "{md}");
+    assert!(md.contains("wgpu (GPU)"), "{md}");
 }
