@@ -356,6 +356,7 @@ pub struct ArmResult {
     pub final_test_accuracy: Option<MeanStd>,
     pub best_test_accuracy: Option<MeanStd>,
     pub final_train_loss: Option<MeanStd>,
+    pub final_test_loss: Option<MeanStd>,
     pub wall_time_s: Option<MeanStd>,
     pub images_per_s: Option<MeanStd>,
     pub forward_passes_per_step: Option<f64>,
@@ -456,6 +457,7 @@ fn summarise(
         final_test_accuracy: stat(&|s: &TrainSummary| s.final_test_accuracy),
         best_test_accuracy: stat(&|s: &TrainSummary| s.best_test_accuracy),
         final_train_loss: stat(&|s: &TrainSummary| s.final_train_loss),
+        final_test_loss: stat(&|s: &TrainSummary| s.final_test_loss),
         wall_time_s: stat(&|s: &TrainSummary| s.wall_time_s),
         images_per_s: stat(&|s: &TrainSummary| s.train_images_per_s),
         forward_passes_per_step: mean(&|s: &TrainSummary| s.forward_passes_per_step),
@@ -489,11 +491,11 @@ pub fn render_results(
         spec.train.device,
         spec.seeds,
     );
-    md += "| arm | seeds done | final test accuracy | best test accuracy | final train loss | wall time (s) | train images/s | passes/step (fwd + bwd) |\n";
-    md += "|---|---|---|---|---|---|---|---|\n";
+    md += "| arm | seeds done | final test accuracy | best test accuracy | final train loss | final test loss | wall time (s) | train images/s | passes/step (fwd + bwd) |\n";
+    md += "|---|---|---|---|---|---|---|---|---|\n";
     for r in results {
         if let Some(why) = &r.pending {
-            md += &format!("| {} | – | pending: {why} | | | | | |\n", r.name);
+            md += &format!("| {} | – | pending: {why} | | | | | | |\n", r.name);
             continue;
         }
         let cell = |v: &Option<MeanStd>, f: &dyn Fn(&MeanStd) -> String| {
@@ -504,13 +506,14 @@ pub fn render_results(
             _ => "–".into(),
         };
         md += &format!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.name,
             r.seeds.len(),
             spec.seeds.len(),
             cell(&r.final_test_accuracy, &|m| m.percent()),
             cell(&r.best_test_accuracy, &|m| m.percent()),
             cell(&r.final_train_loss, &|m| m.plain(4)),
+            cell(&r.final_test_loss, &|m| m.plain(4)),
             cell(&r.wall_time_s, &|m| m.plain(1)),
             cell(&r.images_per_s, &|m| m.plain(1)),
             passes,
