@@ -241,6 +241,34 @@ impl OptimizerSpec {
         ]
     }
 
+    /// Every closure optimizer (GAM, SAM, VAMO, ZO-SGD, SVRG) with its default knobs around `base`,
+    /// in that order: benchmarks time them against a per-parameter optimizer's whole step.
+    pub fn closure_defaults(base: &OptimizerSpec) -> Vec<OptimizerSpec> {
+        let base = || Box::new(base.clone());
+        vec![
+            OptimizerSpec::Gam {
+                base: base(),
+                gam: GamConfig::new(),
+            },
+            OptimizerSpec::Sam {
+                base: base(),
+                sam: SamConfig::new(),
+            },
+            OptimizerSpec::Vamo {
+                base: base(),
+                vamo: VamoConfig::new(),
+            },
+            OptimizerSpec::ZoSgd {
+                base: base(),
+                zo: ZoSgdConfig::new(),
+            },
+            OptimizerSpec::Svrg {
+                base: base(),
+                svrg: SvrgConfig::new(),
+            },
+        ]
+    }
+
     /// The short name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
         match self {
@@ -694,6 +722,18 @@ mod tests {
         let json = serde_json::to_value(OptimizerSpec::Signum(SignumConfig::new())).unwrap();
         assert_eq!(json["name"], "signum");
         assert_eq!(json["beta"], 0.9);
+    }
+
+    #[test]
+    fn closure_defaults_wrap_the_base_and_validate() {
+        let sgd = OptimizerSpec::defaults()[1].clone();
+        let closures = OptimizerSpec::closure_defaults(&sgd);
+        let names: Vec<&str> = closures.iter().map(OptimizerSpec::name).collect();
+        assert_eq!(names, ["gam", "sam", "vamo", "zo-sgd", "svrg"]);
+        for spec in &closures {
+            spec.validate().unwrap();
+            assert_eq!(spec.base().map(OptimizerSpec::name), Some("sgd"));
+        }
     }
 
     #[test]

@@ -1,0 +1,250 @@
+//! The three measurements, each on one [`Workload`]: the update of every per-parameter optimizer,
+//! the whole step of every closure optimizer, and end-to-end training throughput.
+//!
+//! Candidates compared with each other are timed round-robin (one step of each in every round), so
+//! that slow drifts of a shared machine (other processes, thermal state) affect all of them alike
+//! and cancel in the ratios to Adam.
+
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::optim::ModuleOptimizer;
+use ember_data::epoch_order;
+use ember_models::AnyClassifier;
+use ember_optim::closure::{isolated_copy, ParamVec};
+use ember_optim::{Batch, Objective};
+use ember_train::{BatchObjective, OptimizerSpec, PassCounts, StepRule};
+
+use super::report::{EndToEndRow, Median, UpdateRow, WholeStepRow};
+use super::workload::{Workload, FULL_DATA_BATCHES};
+use super::Settings;
+
+/// The learning rate of every timed step; small, so that no optimizer diverges during the run (an
+/// optimizer's cost does not depend on it).
+const LR: f64 = 1e-3;
+
+/// burn's Adam with PyTorch's defaults, the baseline of every ratio.
+fn adam() -> OptimizerSpec {
+    let adam = OptimizerSpec::defaults().remove(0);
+    debug_assert_eq!(adam.name(), "adam");
+    adam
+}
+
+/// The base the closure optimizers step with: SGD + momentum, as their papers use.
+fn sgd() -> OptimizerSpec {
+    OptimizerSpec::defaults()
+        .into_iter()
+        .find(|s| s.name() == "sgd")
+        .expect("defaults() holds SGD")
+}
+
+/// One optimizer under test and the model it trains.
+struct Arm<O> {
+    optimizer: O,
+    /// `None` only while a step holds it.
+    model: Option<AnyClassifier>,
+    times: Vec<f64>,
+}
+
+impl<O> Arm<O> {
+    fn new(optimizer: O, workload: &Workload) -> Self {
+        Self {
+            optimizer,
+            // Its own BatchNorm statistics, so arms do not share running state.
+            model: Some(isolated_copy(&workload.model, true)),
+            times: Vec::new(),
+        }
+    }
+
+    fn model(&self) -> &AnyClassifier {
+        self.model.as_ref().expect("model is back after every step")
+    }
+
+    fn take_model(&mut self) -> AnyClassifier {
+        self.model.take().expect("model is back after every step")
+    }
+}
+
+/// The update of every optimizer of [`OptimizerSpec::defaults`] on the gradients of one batch,
+/// relative to Adam's, and the state each keeps per trainable parameter.
+pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
+    let specs = OptimizerSpec::defaults();
+    // One gradient of the initial model, reused every step: the update's cost does not depend on
+    // the gradient's values, and the forward and backward passes are not what is timed here.
+    let (_, grads) = w.objective().gradient(&w.model, Batch::Current);
+    let grads = ParamVec::from_grads(&w.model, &grads);
+    let mut arms = specs
+        .iter()
+        .map(|spec| Ok(Arm::new(spec.build(w.batch_size)?, w)))
+        .collect::<anyhow::Result<Vec<Arm<ModuleOptimizer>>>>()?;
+    tracing::info!(
+        "timing the update of {} optimizers on {} ({}) round-robin",
+        arms.len(),
+        w.kind.name(),
+        w.choice
+    );
+    for round in 0..s.warmup + s.steps {
+        for arm in arms.iter_mut() {
+            // A fresh copy each step, owned by the step alone as a real gradient would be (an
+            // optimizer may then update it in place).
+            let step_grads = grads.mul_scalar(1.0).to_grads(arm.model());
+            w.sync()?;
+            let start = Instant::now();
+            let model = arm.take_model();
+            arm.model = Some(arm.optimizer.step(LR, model, step_grads));
+            w.sync()?;
+            if round >= s.warmup {
+                arm.times.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let trainable = w.kind.trainable_params() as f64;
+    let mut rows: Vec<UpdateRow> = Vec::new();
+    for (spec, arm) in specs.iter().zip(arms) {
+        let step = Median::of(arm.times);
+        let state_bytes = arm
+            .optimizer
+            .into_bytes()
+            .map_err(|e| anyhow::anyhow!("{} state: {e}", spec.name()))?
+            .len();
+        let adam = rows.first().map_or(step.median_s, |r| r.step.median_s);
+        rows.push(UpdateRow {
+            device: w.choice.to_string(),
+            model: w.kind.name().into(),
+            optimizer: spec.name().into(),
+            relative_to_adam: step.median_s / adam,
+            step,
+            state_bytes_per_param: state_bytes as f64 / trainable,
+        });
+    }
+    Ok(rows)
+}
+
+/// A step rule with the objective that counts its passes.
+struct Closure<'a> {
+    rule: StepRule<AnyClassifier>,
+    objective: BatchObjective<'a>,
+    snapshot: PassCounts,
+    timed_from: PassCounts,
+}
+
+/// The whole training step of Adam and of every closure optimizer (around SGD + momentum, default
+/// knobs), round-robin on the same batch, with the passes each step runs.
+pub fn whole_steps(w: &Workload, s: &Settings) -> anyhow::Result<Vec<WholeStepRow>> {
+    let base = sgd();
+    let specs: Vec<OptimizerSpec> = std::iter::once(adam())
+        .chain(OptimizerSpec::closure_defaults(&base))
+        .collect();
+    let mut arms = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let closure = Closure {
+            rule: spec.build_rule::<AnyClassifier>(w.batch_size)?,
+            objective: w.objective(),
+            snapshot: PassCounts::default(),
+            timed_from: PassCounts::default(),
+        };
+        let mut arm = Arm::new(closure, w);
+        // SVRG and VAMO take their snapshot over the full data here; untimed, as it happens once
+        // an epoch in training.
+        let model = arm.model.as_ref().expect("a fresh arm holds its model");
+        let closure = &mut arm.optimizer;
+        closure.rule.begin_epoch(0, model, &mut closure.objective);
+        w.sync()?;
+        closure.snapshot = closure.objective.passes;
+        arms.push(arm);
+    }
+    tracing::info!(
+        "timing the whole step of Adam and {} closure optimizers on {} ({}) round-robin",
+        specs.len() - 1,
+        w.kind.name(),
+        w.choice
+    );
+    for round in 0..s.warmup + s.steps {
+        for arm in arms.iter_mut() {
+            if round == s.warmup {
+                arm.optimizer.timed_from = arm.optimizer.objective.passes;
+            }
+            let start = Instant::now();
+            let model = arm.take_model();
+            let closure = &mut arm.optimizer;
+            let step = closure.rule.step(LR.into(), model, &mut closure.objective);
+            arm.model = Some(step.model);
+            w.sync()?;
+            if round >= s.warmup {
+                arm.times.push(start.elapsed().as_secs_f64());
+            }
+        }
+    }
+    let mut rows: Vec<WholeStepRow> = Vec::new();
+    for (spec, arm) in specs.iter().zip(arms) {
+        let step = Median::of(arm.times);
+        let Closure {
+            objective,
+            snapshot,
+            timed_from,
+            ..
+        } = arm.optimizer;
+        let per_step = |now: u64, then: u64| (now - then) as f64 / s.steps as f64;
+        let adam = rows.first().map_or(step.median_s, |r| r.step.median_s);
+        rows.push(WholeStepRow {
+            device: w.choice.to_string(),
+            model: w.kind.name().into(),
+            optimizer: spec.name().into(),
+            base: spec.base().map(|b| b.name().to_string()),
+            relative_to_adam: step.median_s / adam,
+            step,
+            forward_per_step: per_step(objective.passes.forward, timed_from.forward),
+            backward_per_step: per_step(objective.passes.backward, timed_from.backward),
+            snapshot_forward: snapshot.forward,
+            snapshot_backward: snapshot.backward,
+        });
+    }
+    Ok(rows)
+}
+
+/// Training steps as `ember train` runs them with Adam, batch assembly included: every step builds
+/// an augmented batch from the next indices of a shuffled epoch over the workload's images.
+pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
+    const SEED: u64 = 0;
+    let spec = adam();
+    let mut rule = spec.build_rule::<AnyClassifier>(w.batch_size)?;
+    let mut objective = w.objective();
+    let mut model = isolated_copy(&w.model, true);
+    let mut times = Vec::with_capacity(s.steps);
+    tracing::info!(
+        "timing end-to-end training steps of {} on {}",
+        w.kind.name(),
+        w.choice
+    );
+    let mut order = Vec::new();
+    for step in 0..s.warmup + s.steps {
+        let (epoch, slot) = (step / FULL_DATA_BATCHES, step % FULL_DATA_BATCHES);
+        if slot == 0 {
+            order = epoch_order(w.train.len(), SEED, epoch);
+        }
+        let indices = order
+            .chunks_exact(w.batch_size)
+            .nth(slot)
+            .context("the workload holds FULL_DATA_BATCHES batches")?;
+        let start = Instant::now();
+        let batch = w
+            .batcher
+            .train_batch(&w.train, indices, SEED, epoch, &w.device);
+        objective.set_current(batch);
+        model = rule.step(LR.into(), model, &mut objective).model;
+        w.sync()?;
+        if step >= s.warmup {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let step = Median::of(times);
+    Ok(EndToEndRow {
+        device: w.choice.to_string(),
+        model: w.kind.name().into(),
+        optimizer: spec.name().into(),
+        images_per_s: w.batch_size as f64 / step.median_s,
+        // Filled in once every device has been measured.
+        relative_to_first_device: f64::NAN,
+        step,
+    })
+}

@@ -1,0 +1,132 @@
+//! What every benchmark times: one model at CIFAR shape on one device, trained on a few fixed
+//! batches of the generated data set through `ember-train`'s own objective and step rules.
+
+use anyhow::Context;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::prelude::*;
+use clap::ValueEnum;
+use ember_data::{Augmentation, GeneratedConfig, ImageBatcher, ImageSet, Normalization};
+use ember_models::{AnyClassifier, SmallCnnConfig, TwoLayerTransformerConfig};
+use ember_train::{BatchObjective, DeviceChoice};
+use serde::{Deserialize, Serialize};
+
+/// Batches in the "full data" that snapshot methods (SVRG, VAMO) average over at the start of an
+/// epoch: enough to exercise the pass, few enough to keep the benchmark short.
+pub const FULL_DATA_BATCHES: usize = 4;
+
+/// CIFAR's shape: 3×32×32 images, 10 classes.
+const CHANNELS: usize = 3;
+const SIDE: usize = 32;
+const CLASSES: usize = 10;
+
+/// The models a benchmark can time, at CIFAR shape with their default widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchModel {
+    /// `SmallCnn` (3 stages of 3×3 convolutions with BatchNorm).
+    SmallCnn,
+    /// `TwoLayerTransformer` (patch 4, dim 64, 4 heads, MLP 128, 2 blocks).
+    Transformer,
+}
+
+impl BenchModel {
+    /// The model's type name, as reports show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchModel::SmallCnn => "SmallCnn",
+            BenchModel::Transformer => "TwoLayerTransformer",
+        }
+    }
+
+    /// Trainable parameters, from the config (burn's `num_params` also counts BatchNorm running
+    /// statistics, which no optimizer updates).
+    pub fn trainable_params(self) -> usize {
+        match self {
+            BenchModel::SmallCnn => Self::small_cnn().trainable_params(),
+            BenchModel::Transformer => Self::transformer().trainable_params(),
+        }
+    }
+
+    fn init(self, device: &Device) -> anyhow::Result<AnyClassifier> {
+        Ok(match self {
+            BenchModel::SmallCnn => Self::small_cnn().init(device)?.into(),
+            BenchModel::Transformer => Self::transformer().init(device)?.into(),
+        })
+    }
+
+    fn small_cnn() -> SmallCnnConfig {
+        SmallCnnConfig::new(CHANNELS, CLASSES)
+    }
+
+    fn transformer() -> TwoLayerTransformerConfig {
+        TwoLayerTransformerConfig::new(CHANNELS, SIDE, SIDE, CLASSES)
+    }
+}
+
+/// A model on a device with [`FULL_DATA_BATCHES`] batches of generated CIFAR-shaped images.
+pub struct Workload {
+    pub kind: BenchModel,
+    pub choice: DeviceChoice,
+    pub device: Device,
+    pub model: AnyClassifier,
+    pub batch_size: usize,
+    /// `FULL_DATA_BATCHES × batch_size` images: the full data of snapshot methods, and the
+    /// epochs of the end-to-end loop.
+    pub train: ImageSet,
+    /// CIFAR's crop + flip augmentation, as `ember train` uses on natural images.
+    pub batcher: ImageBatcher,
+    loss_fn: CrossEntropyLoss,
+}
+
+impl Workload {
+    pub fn new(choice: DeviceChoice, kind: BenchModel, batch_size: usize) -> anyhow::Result<Self> {
+        let device = choice.device()?;
+        device.seed(0);
+        let model = kind.init(&device)?;
+        let split = GeneratedConfig {
+            train_size: FULL_DATA_BATCHES * batch_size,
+            test_size: 1,
+            image_size: SIDE,
+            channels: CHANNELS,
+            num_classes: CLASSES,
+            ..GeneratedConfig::default()
+        }
+        .generate()?;
+        let batcher = ImageBatcher::new(
+            Normalization::fit(&split.train),
+            Some(Augmentation::cifar()),
+        );
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        Ok(Self {
+            kind,
+            choice,
+            device,
+            model,
+            batch_size,
+            train: split.train,
+            batcher,
+            loss_fn,
+        })
+    }
+
+    /// The training objective over this workload's data, with full-data batch 0 as the current
+    /// mini-batch; it counts the passes run through it.
+    pub fn objective(&self) -> BatchObjective<'_> {
+        let mut objective = BatchObjective::new(
+            &self.loss_fn,
+            &self.train,
+            &self.batcher,
+            self.batch_size,
+            &self.device,
+        );
+        let indices: Vec<usize> = (0..self.batch_size).collect();
+        objective.set_current(self.batcher.eval_batch(&self.train, &indices, &self.device));
+        objective
+    }
+
+    /// Waits for the device to finish queued work, so that a timer stopped after it measures that
+    /// work.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        self.device.sync().context("device sync")
+    }
+}
