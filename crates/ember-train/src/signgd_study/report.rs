@@ -77,6 +77,25 @@ fn curve(trace: &[StepSummary], value: impl Fn(&StepSummary) -> f64) -> Vec<(f64
     trace.iter().map(|s| (s.step as f64, value(s))).collect()
 }
 
+/// A metric of the trace, with the label suffix of its line.
+type Line = (&'static str, fn(&StepSummary) -> f64);
+
+/// Adds one line per run and metric, over the first `1/part` of each run.
+fn lines_per_run(mut plot: LinePlot, runs: &[&StudyRun], part: usize, lines: &[Line]) -> LinePlot {
+    for run in runs {
+        let trace = &run.trace[..run.trace.len() / part + usize::from(part > 1)];
+        for (suffix, value) in lines {
+            let label = if suffix.is_empty() {
+                run.arm.clone()
+            } else {
+                format!("{} {suffix}", run.arm)
+            };
+            plot = plot.series(label, curve(trace, value));
+        }
+    }
+    plot
+}
+
 /// Vertical lines where the stages of `run` begin.
 fn with_stage_markers(mut plot: LinePlot, run: &StudyRun) -> LinePlot {
     let s = &run.stages;
@@ -99,39 +118,30 @@ fn figures(snr: f64, runs: &[&StudyRun]) -> Vec<(&'static str, LinePlot)> {
     let sign = runs.iter().find(|r| r.arm == "signgd").or(runs.first());
 
     // Stage I: value noise grows while key noise stays put, over the first fifth of the run.
-    let mut early = LinePlot::new(format!(
+    let early = LinePlot::new(format!(
         "value noise and key noise, first steps (SNR {snr})"
     ))
     .x_label("step")
     .y_label("mean <v, y xi> / mean |<w_K,s, y xi>|")
     .legend(LegendPosition::UpperLeft);
-    for run in runs {
-        let cut = run.trace.len() / 5 + 1;
-        let trace = &run.trace[..cut];
-        early = early
-            .series(
-                format!("{} value noise", run.arm),
-                curve(trace, |s| s.mean_value_noise),
-            )
-            .series(
-                format!("{} |key noise|", run.arm),
-                curve(trace, |s| s.mean_abs_key_noise),
-            );
-    }
+    let early = lines_per_run(
+        early,
+        runs,
+        5,
+        &[
+            ("value noise", |s| s.mean_value_noise),
+            ("|key noise|", |s| s.mean_abs_key_noise),
+        ],
+    );
     figures.push(("value-key-noise", early));
 
     // Stage II: sign agreement of query and key noise.
-    let mut aligned = LinePlot::new(format!("query/key noise sign agreement (SNR {snr})"))
+    let aligned = LinePlot::new(format!("query/key noise sign agreement (SNR {snr})"))
         .x_label("step")
         .y_label("share of (s, i) with equal signs")
         .y_range(0.0, 1.0)
         .legend(LegendPosition::LowerRight);
-    for run in runs {
-        aligned = aligned.series(
-            run.arm.clone(),
-            curve(&run.trace, |s| s.noise_sign_agreement),
-        );
-    }
+    let aligned = lines_per_run(aligned, runs, 1, &[("", |s| s.noise_sign_agreement)]);
     figures.push(("noise-alignment", aligned));
 
     // Stage III: query and key signal per neuron, with SignGD's stage markers.
@@ -156,45 +166,38 @@ fn figures(snr: f64, runs: &[&StudyRun]) -> Vec<(&'static str, LinePlot)> {
     }
 
     // Stage IV: softmax outputs.
-    let mut softmax = LinePlot::new(format!("softmax outputs s_11 and s_21 (SNR {snr})"))
+    let softmax = LinePlot::new(format!("softmax outputs s_11 and s_21 (SNR {snr})"))
         .x_label("step")
         .y_label("mean attention weight")
         .log_y(true)
         .y_range(1e-12, 1.0)
         .legend(LegendPosition::LowerLeft);
-    for run in runs {
-        softmax = softmax
-            .series(
-                format!("{} s_11", run.arm),
-                curve(&run.trace, |s| s.mean_signal_to_signal),
-            )
-            .series(
-                format!("{} s_21", run.arm),
-                curve(&run.trace, |s| s.mean_noise_to_signal),
-            );
-    }
+    let mut softmax = lines_per_run(
+        softmax,
+        runs,
+        1,
+        &[
+            ("s_11", |s| s.mean_signal_to_signal),
+            ("s_21", |s| s.mean_noise_to_signal),
+        ],
+    );
     if let Some(run) = sign {
         softmax = with_stage_markers(softmax, run);
     }
     figures.push(("softmax", softmax));
 
     // Loss: training and test per optimizer.
-    let mut loss = LinePlot::new(format!("train and test loss (SNR {snr})"))
+    let loss = LinePlot::new(format!("train and test loss (SNR {snr})"))
         .x_label("step")
         .y_label("logistic loss")
         .log_y(true)
         .legend(LegendPosition::LowerLeft);
-    for run in runs {
-        loss = loss
-            .series(
-                format!("{} train", run.arm),
-                curve(&run.trace, |s| s.train_loss),
-            )
-            .series(
-                format!("{} test", run.arm),
-                curve(&run.trace, |s| s.test_loss),
-            );
-    }
+    let loss = lines_per_run(
+        loss,
+        runs,
+        1,
+        &[("train", |s| s.train_loss), ("test", |s| s.test_loss)],
+    );
     figures.push(("loss", loss));
     figures
 }
