@@ -32,6 +32,12 @@ pub struct LoopState {
     pub metrics_len: u64,
     /// Sizes of the three record files, to detect a file cut short after the fact.
     pub file_sizes: [u64; 3],
+    /// Steps undone so far by the skip policy (absent in checkpoints written before it was kept).
+    #[serde(default)]
+    pub skipped_steps: u64,
+    /// Best test accuracy of the epochs done so far (`None` before the first evaluation).
+    #[serde(default)]
+    pub best_test_accuracy: Option<f64>,
 }
 
 /// A checkpoint that failed to load, and why.

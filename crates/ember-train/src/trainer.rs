@@ -208,6 +208,8 @@ pub fn train<M: ImageClassifier + 'static>(
         wall_time_s: 0.0,
         metrics_len: 0,
         file_sizes: [0; 3],
+        skipped_steps: 0,
+        best_test_accuracy: None,
     };
     if resume {
         let restored = store.restore_latest(&model, &optimizer, &scheduler, |e| {
@@ -249,8 +251,7 @@ pub fn train<M: ImageClassifier + 'static>(
     let wall_before = state.wall_time_s;
     let mut train_seconds = 0.0;
     let mut last = None::<(f64, f64, f64)>; // (train loss, test loss, test accuracy)
-    let (mut skipped_steps, mut consecutive_skips) = (0u64, 0usize);
-    let mut best_accuracy = f64::NEG_INFINITY;
+    let mut consecutive_skips = 0usize;
 
     for epoch in state.epochs_done..settings.epochs {
         let order = epoch_order(data.train.len(), settings.seed, epoch);
@@ -260,7 +261,7 @@ pub fn train<M: ImageClassifier + 'static>(
         optimizer.begin_epoch(epoch, &model, &mut objective);
         let mut interval = Interval::start(objective.passes);
         let (mut epoch_loss, mut lr) = (0.0, 0.0);
-        let skipped_before_epoch = skipped_steps;
+        let skipped_before_epoch = state.skipped_steps;
 
         for batch_indices in order.chunks_exact(settings.batch_size) {
             let batch =
@@ -283,7 +284,7 @@ pub fn train<M: ImageClassifier + 'static>(
             progress.inc(1);
             if let Some((old_model, old_optimizer)) = fallback {
                 if !step_is_finite(&step.loss, &model) {
-                    skipped_steps += 1;
+                    state.skipped_steps += 1;
                     consecutive_skips += 1;
                     tracing::warn!(
                         "step {} (epoch {}): non-finite loss or update, step undone ({consecutive_skips} in a row)",
@@ -343,7 +344,8 @@ pub fn train<M: ImageClassifier + 'static>(
                 checkpoints: run.checkpoints(),
             });
         }
-        let kept_steps = (steps_per_epoch as u64 - (skipped_steps - skipped_before_epoch)) as f64;
+        let kept_steps =
+            (steps_per_epoch as u64 - (state.skipped_steps - skipped_before_epoch)) as f64;
         let epoch_train_s = epoch_start.elapsed().as_secs_f64();
         train_seconds += epoch_train_s;
         let (forward, backward) = per_step(objective.passes, epoch_passes, steps_per_epoch);
@@ -358,7 +360,11 @@ pub fn train<M: ImageClassifier + 'static>(
         );
         let train_loss = epoch_loss / kept_steps.max(1.0);
         let images_per_s = (steps_per_epoch * settings.batch_size) as f64 / epoch_train_s;
-        best_accuracy = best_accuracy.max(test_accuracy);
+        state.best_test_accuracy = Some(
+            state
+                .best_test_accuracy
+                .map_or(test_accuracy, |best| best.max(test_accuracy)),
+        );
         last = Some((train_loss, test_loss, test_accuracy));
         tracing::info!(
             "epoch {}/{}: train loss {train_loss:.4}, test loss {test_loss:.4}, test accuracy {:.2}%, {images_per_s:.1} images/s",
@@ -418,7 +424,9 @@ pub fn train<M: ImageClassifier + 'static>(
         final_train_loss,
         final_test_loss,
         final_test_accuracy,
-        best_test_accuracy: best_accuracy.max(final_test_accuracy),
+        best_test_accuracy: state
+            .best_test_accuracy
+            .map_or(final_test_accuracy, |best| best.max(final_test_accuracy)),
         wall_time_s: wall_before + started.elapsed().as_secs_f64(),
         train_images_per_s: if epochs_run > 0 {
             (epochs_run * steps_per_epoch * settings.batch_size) as f64 / train_seconds
@@ -429,7 +437,7 @@ pub fn train<M: ImageClassifier + 'static>(
         resumed_from_epoch,
         forward_passes_per_step,
         backward_passes_per_step,
-        skipped_steps,
+        skipped_steps: state.skipped_steps,
     };
     let json = serde_json::json!({ "summary": &summary, "config": run_config });
     let bytes = serde_json::to_vec_pretty(&json).expect("summary serialises");

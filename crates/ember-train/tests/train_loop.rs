@@ -270,11 +270,17 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
             )
             .unwrap()
         };
-        run("full", 3, false);
+        let full = run("full", 3, false);
         // Stop after one epoch, then resume the same run up to three epochs with fresh objects.
         run("split", 1, false);
         let resumed = run("split", 3, true);
         assert_eq!(resumed.resumed_from_epoch, 1, "{name}");
+        // The summary covers the whole run, the epoch before the resume included.
+        assert_eq!(
+            resumed.best_test_accuracy, full.best_test_accuracy,
+            "{name}"
+        );
+        assert_eq!(resumed.steps, full.steps, "{name}");
 
         let curve = |path: &str| {
             learning_curve(&read_metrics(&RunDir::new(dir.path().join(path)).metrics()).unwrap())
@@ -448,19 +454,21 @@ fn rejects_a_batch_larger_than_the_training_set() {
     assert!(err.to_string().contains("batch_size"), "{err}");
 }
 
-/// A learning rate of 0.05 except at one step, where it is infinite: that step's update makes
-/// every parameter non-finite.
+/// A learning rate of 0.05 except at steps `from..=to`, where it is `lr` (infinite: that step's
+/// update makes every parameter non-finite; negative: the steps climb the loss).
 #[derive(Clone)]
 struct SpikeAt {
-    spike: u64,
+    from: u64,
+    to: u64,
+    lr: f64,
     step: u64,
 }
 
 impl burn::lr_scheduler::LrScheduler for SpikeAt {
     fn step(&mut self) -> f64 {
         self.step += 1;
-        if self.step == self.spike {
-            f64::INFINITY
+        if (self.from..=self.to).contains(&self.step) {
+            self.lr
         } else {
             0.05
         }
@@ -476,9 +484,17 @@ impl burn::lr_scheduler::LrScheduler for SpikeAt {
 }
 
 fn spiking_parts(spike: u64) -> TrainParts<SmallCnn> {
+    scheduled_parts(SpikeAt {
+        from: spike,
+        to: spike,
+        lr: f64::INFINITY,
+        step: 0,
+    })
+}
+
+fn scheduled_parts(schedule: SpikeAt) -> TrainParts<SmallCnn> {
     let mut parts = parts(&sgd(), 12);
-    parts.scheduler =
-        burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler::new(SpikeAt { spike, step: 0 });
+    parts.scheduler = burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler::new(schedule);
     parts
 }
 
@@ -539,4 +555,87 @@ fn the_skip_policy_undoes_a_non_finite_step_and_carries_on() {
     assert_eq!(summary.skipped_steps, 1);
     assert!(summary.final_train_loss.is_finite());
     assert!(summary.final_test_loss.is_finite());
+
+    // The count survives a resume: stop after the skipped step's epoch, then finish the run.
+    let mut two = skip.clone();
+    two.epochs = 2;
+    let run = RunDir::new(dir.path().join("split"));
+    let first = train(
+        &run,
+        &config(2),
+        &two,
+        &data(),
+        spiking_parts(6),
+        &flex(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(first.skipped_steps, 1);
+    let resumed = train(
+        &run,
+        &config(3),
+        &skip,
+        &data(),
+        spiking_parts(6),
+        &flex(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed_from_epoch, 2);
+    assert_eq!(resumed.skipped_steps, 1);
+}
+
+#[test]
+fn a_resumed_run_remembers_its_best_epoch() {
+    let _serial = seeded();
+    // Epoch 3 (steps 9-12) climbs the loss, so the best test accuracy is an earlier epoch's.
+    let climb = || {
+        scheduled_parts(SpikeAt {
+            from: 9,
+            to: 12,
+            lr: -0.5,
+            step: 0,
+        })
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let full = RunDir::new(dir.path().join("full"));
+    let full = train(
+        &full,
+        &config(3),
+        &settings(3),
+        &data(),
+        climb(),
+        &flex(),
+        false,
+    )
+    .unwrap();
+    assert!(
+        full.best_test_accuracy > full.final_test_accuracy,
+        "the climb should cost accuracy: best {}, final {}",
+        full.best_test_accuracy,
+        full.final_test_accuracy
+    );
+    let split = RunDir::new(dir.path().join("split"));
+    train(
+        &split,
+        &config(2),
+        &settings(2),
+        &data(),
+        climb(),
+        &flex(),
+        false,
+    )
+    .unwrap();
+    let resumed = train(
+        &split,
+        &config(3),
+        &settings(3),
+        &data(),
+        climb(),
+        &flex(),
+        true,
+    )
+    .unwrap();
+    assert_eq!(resumed.resumed_from_epoch, 2);
+    assert_eq!(resumed.best_test_accuracy, full.best_test_accuracy);
 }
