@@ -544,3 +544,35 @@ fn bench_report_writes_json_and_markdown_for_every_optimizer() {
     assert!(md.contains("| `svrg` (sgd) |"), "{md}");
     assert!(md.contains("wgpu (GPU)"), "{md}");
 }
+
+#[test]
+fn study_signgd_writes_traces_plots_and_results_and_refuses_a_bad_snr() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_dir, traces) = (dir.path().join("out"), dir.path().join("traces"));
+    let study = |snr: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ember"))
+            .args(["study", "signgd", "--quiet", "--snr", snr])
+            .args(["--steps", "6", "--dim", "40", "--train-size", "4"])
+            .args(["--test-size", "10", "--noise-nonzeros", "3"])
+            .arg("--out")
+            .arg(&out_dir)
+            .arg("--traces-dir")
+            .arg(&traces)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("ember runs")
+    };
+    let out = study("1,0.5");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
+    assert!(results.contains("## SNR 0.5"), "{results}");
+    for file in ["loss-snr1.png", "softmax-snr0.5.png", "summary.json"] {
+        assert!(out_dir.join(file).is_file(), "{file} missing");
+    }
+    let trace = std::fs::read_to_string(traces.join("snr-0.5/adam-small-beta.jsonl")).unwrap();
+    assert_eq!(trace.lines().count(), 7, "steps 0..=6");
+
+    let bad = study("0");
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("`snrs`"), "{}", stderr(&bad));
+}
