@@ -44,7 +44,7 @@ enum Command {
     Study(study::StudyCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -53,12 +53,51 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Train(args) => train::run(*args),
         Command::LrFind(args) => lr_find::run(*args),
         Command::Compare(args) => compare::run(args),
         Command::Plot(args) => plot::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Study(args) => study::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", error_report(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, one per line, leaving out a cause whose text the line before already
+/// quotes (our error messages include their source's message, so that they read well alone).
+fn error_report(error: &anyhow::Error) -> String {
+    let mut report = format!("Error: {error}");
+    let mut previous = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            report += &format!("\n  caused by: {text}");
+        }
+        previous = text;
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_report_skips_causes_already_quoted() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(io)
+            .context("cannot access data.bin: no such file")
+            .context("loading data set `cifar10`");
+        assert_eq!(
+            error_report(&error),
+            "Error: loading data set `cifar10`\n  caused by: cannot access data.bin: no such file"
+        );
     }
 }
