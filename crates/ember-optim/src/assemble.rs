@@ -1,7 +1,10 @@
-//! Wrapping a per-parameter optimizer into burn's whole-module [`ModuleOptimizer`].
+//! Wrapping a per-parameter optimizer into burn's whole-module [`ModuleOptimizer`], and the
+//! infallible `init()` every config offers beside its fallible `try_init()`.
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{ModuleOptimizer, Optimizer};
+
+use crate::OptimConfigError;
 
 /// `optim` as a [`ModuleOptimizer`], with per-parameter gradient clipping when configured (the
 /// `init()` half of every config; `build()` returns the bare optimizer for parameter groups).
@@ -15,3 +18,68 @@ pub(crate) fn into_module_optimizer<O: Optimizer>(
         None => module_optim,
     }
 }
+
+/// The value of a `try_init()`, or a panic with its error's message: `init()` is the drop-in for
+/// burn's infallible `AdamConfig::init()`, and an invalid config must fail loudly there, naming
+/// the field, rather than train with a value the method was never meant to see.
+pub(crate) fn or_fail<T>(result: Result<T, OptimConfigError>) -> T {
+    result.unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// The `init`/`try_init` pair of a per-parameter optimizer's config, written once: the config has
+/// `build()` (validating, bare optimizer) and a `grad_clipping` field. With `batch_size`, also the
+/// pair reading B from a shared [`BatchSizeHandle`](crate::BatchSizeHandle); the config then has
+/// `build_with_batch_size(handle)`, and `build()` must be it with a fresh handle.
+macro_rules! module_optimizer_init {
+    () => {
+        /// The whole-module optimizer (with gradient clipping when configured): the drop-in for
+        /// `AdamConfig::new().init()`.
+        ///
+        /// # Panics
+        ///
+        /// On an invalid config, with [`try_init`](Self::try_init)'s message naming the field.
+        pub fn init(&self) -> burn::optim::ModuleOptimizer {
+            crate::assemble::or_fail(self.try_init())
+        }
+
+        /// [`init`](Self::init), returning the error naming the bad field instead of panicking.
+        pub fn try_init(&self) -> Result<burn::optim::ModuleOptimizer, crate::OptimConfigError> {
+            let optim = self.build()?;
+            Ok(crate::assemble::into_module_optimizer(
+                optim,
+                self.grad_clipping.as_ref(),
+            ))
+        }
+    };
+    (batch_size) => {
+        crate::assemble::module_optimizer_init!();
+
+        /// [`init`](Self::init) reading B from `batch_size` at every step; the config's
+        /// `batch_size` is written into the handle as its starting value (see
+        /// [`BatchSizeHandle`](crate::BatchSizeHandle)).
+        ///
+        /// # Panics
+        ///
+        /// As [`init`](Self::init).
+        pub fn init_with_batch_size(
+            &self,
+            batch_size: crate::BatchSizeHandle,
+        ) -> burn::optim::ModuleOptimizer {
+            crate::assemble::or_fail(self.try_init_with_batch_size(batch_size))
+        }
+
+        /// [`init_with_batch_size`](Self::init_with_batch_size), returning the error instead of
+        /// panicking.
+        pub fn try_init_with_batch_size(
+            &self,
+            batch_size: crate::BatchSizeHandle,
+        ) -> Result<burn::optim::ModuleOptimizer, crate::OptimConfigError> {
+            let optim = self.build_with_batch_size(batch_size)?;
+            Ok(crate::assemble::into_module_optimizer(
+                optim,
+                self.grad_clipping.as_ref(),
+            ))
+        }
+    };
+}
+pub(crate) use module_optimizer_init;

@@ -1,7 +1,4 @@
-//! Recent optimizers and learning-rate schedulers for burn 0.22, usable wherever burn's own
-//! `AdamConfig::new().init()` goes.
-//!
-//! This crate depends on burn alone so that any burn project can import it cheaply.
+#![doc = include_str!("../README.md")]
 
 // `#[derive(RecordState)]` expands to `crate::RecordState`, `crate::StateSink`, … : it was written
 // for use inside burn-optim, so the crate root must name these items.
@@ -11,8 +8,8 @@ use burn::optim::{join_index, join_path, RecordState, StateSink, StateSource};
 
 pub mod closure;
 pub use closure::{
-    Batch, ClosureOptimizer, ClosureStep, Gam, GamConfig, Objective, ParamVec, Sam, SamConfig,
-    Svrg, SvrgConfig, Vamo, VamoConfig, ZoSgd, ZoSgdConfig,
+    Batch, ClosureOptimizer, ClosureStep, DirectionRule, Gam, GamConfig, Objective, Sam, SamConfig,
+    Svrg, SvrgConfig, Vamo, VamoConfig, WithBase, ZoSgd, ZoSgdConfig,
 };
 
 pub mod schedule;

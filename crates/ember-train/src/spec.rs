@@ -13,7 +13,7 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
 use ember_optim::{
-    GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig,
+    DirectionRule, GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig,
     RfRmsPropConfig, SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig,
     ZoSgdConfig,
 };
@@ -184,12 +184,12 @@ impl OptimizerSpec {
             }
             OptimizerSpec::Gam { ref gam, .. } => {
                 self.base_checked()?;
-                gam.init(SgdConfig::new().init())?;
+                gam.build()?;
                 Ok(())
             }
             OptimizerSpec::Sam { ref sam, .. } => {
                 self.base_checked()?;
-                sam.init(SgdConfig::new().init())?;
+                sam.build()?;
                 Ok(())
             }
             OptimizerSpec::Vamo { ref vamo, .. } => {
@@ -198,7 +198,7 @@ impl OptimizerSpec {
             }
             OptimizerSpec::ZoSgd { ref zo, .. } => {
                 self.base_checked()?;
-                zo.init(SgdConfig::new().init())?;
+                zo.try_init(SgdConfig::new().init())?;
                 Ok(())
             }
             OptimizerSpec::Svrg { ref svrg, .. } => {
@@ -231,10 +231,11 @@ impl OptimizerSpec {
                 epsilon: 1e-8,
                 weight_decay: 0.01,
             },
-            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new()),
-            OptimizerSpec::RfAdagrad(RfAdaGradConfig::new()),
-            OptimizerSpec::RfAdamw(RfAdamWConfig::new()),
-            OptimizerSpec::IfShampoo(IfShampooConfig::new()),
+            // B is the run's batch size, written in by `build`.
+            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new(1)),
+            OptimizerSpec::RfAdagrad(RfAdaGradConfig::new(1)),
+            OptimizerSpec::RfAdamw(RfAdamWConfig::new(1)),
+            OptimizerSpec::IfShampoo(IfShampooConfig::new(1)),
             OptimizerSpec::Shampoo(ShampooConfig::new()),
             OptimizerSpec::SignGd(SignGdConfig::new()),
             OptimizerSpec::Signum(SignumConfig::new()),
@@ -332,11 +333,11 @@ impl OptimizerSpec {
         self.base_checked()?;
         let base = base.build(batch_size)?;
         Ok(StepRule::Closure(match self {
-            OptimizerSpec::Gam { gam, .. } => Box::new(gam.init(base)?),
-            OptimizerSpec::Sam { sam, .. } => Box::new(sam.init(base)?),
-            OptimizerSpec::Vamo { vamo, .. } => Box::new(vamo.init::<M>(base)?),
-            OptimizerSpec::ZoSgd { zo, .. } => Box::new(zo.init(base)?),
-            OptimizerSpec::Svrg { svrg, .. } => Box::new(svrg.init::<M>(base)?),
+            OptimizerSpec::Gam { gam, .. } => Box::new(gam.build()?.with_base(base)),
+            OptimizerSpec::Sam { sam, .. } => Box::new(sam.build()?.with_base(base)),
+            OptimizerSpec::Vamo { vamo, .. } => Box::new(vamo.try_init::<M>(base)?),
+            OptimizerSpec::ZoSgd { zo, .. } => Box::new(zo.try_init(base)?),
+            OptimizerSpec::Svrg { svrg, .. } => Box::new(svrg.try_init::<M>(base)?),
             _ => unreachable!("per-parameter optimizers returned above"),
         }))
     }
@@ -344,15 +345,23 @@ impl OptimizerSpec {
     /// Builds the burn optimizer for a whole module trained with `batch_size` images per step (the
     /// root-free methods scale their curvature by it).
     pub fn build(&self, batch_size: usize) -> Result<ModuleOptimizer, SpecError> {
-        let b = Some(batch_size);
+        let b = batch_size;
         match self {
-            OptimizerSpec::RfRmsprop(c) => return Ok(c.clone().with_batch_size(b).init()?),
-            OptimizerSpec::RfAdagrad(c) => return Ok(c.clone().with_batch_size(b).init()?),
-            OptimizerSpec::RfAdamw(c) => return Ok(c.clone().with_batch_size(b).init()?),
-            OptimizerSpec::IfShampoo(c) => return Ok(c.clone().with_batch_size(b).init()?),
-            OptimizerSpec::Shampoo(c) => return Ok(c.init()?),
-            OptimizerSpec::SignGd(c) => return Ok(c.init()?),
-            OptimizerSpec::Signum(c) => return Ok(c.init()?),
+            OptimizerSpec::RfRmsprop(c) => {
+                return Ok(RfRmsPropConfig { batch_size: b, ..c.clone() }.try_init()?)
+            }
+            OptimizerSpec::RfAdagrad(c) => {
+                return Ok(RfAdaGradConfig { batch_size: b, ..c.clone() }.try_init()?)
+            }
+            OptimizerSpec::RfAdamw(c) => {
+                return Ok(RfAdamWConfig { batch_size: b, ..c.clone() }.try_init()?)
+            }
+            OptimizerSpec::IfShampoo(c) => {
+                return Ok(IfShampooConfig { batch_size: b, ..c.clone() }.try_init()?)
+            }
+            OptimizerSpec::Shampoo(c) => return Ok(c.try_init()?),
+            OptimizerSpec::SignGd(c) => return Ok(c.try_init()?),
+            OptimizerSpec::Signum(c) => return Ok(c.try_init()?),
             closure if closure.base().is_some() => {
                 return Err(SpecError::new(
                     "name",
@@ -485,7 +494,7 @@ impl SchedulerSpec {
             }
         }
         if let SchedulerSpec::Plrs { .. } = self {
-            self.plrs_config(1)?.init()?;
+            self.plrs_config(1)?.build()?;
         }
         Ok(())
     }
@@ -523,7 +532,7 @@ impl SchedulerSpec {
                 .init()
                 .map_err(|e| SpecError::new("lr", e)),
             SchedulerSpec::Plrs { .. } => {
-                Ok(self.plrs_config(steps_per_epoch.max(1))?.init_module()?)
+                Ok(self.plrs_config(steps_per_epoch.max(1))?.try_init()?)
             }
             SchedulerSpec::Constant { lr } => Ok(ModuleLrScheduler::new(lr)),
             SchedulerSpec::Cosine { lr, min_lr } => {
@@ -714,9 +723,9 @@ mod tests {
 
     #[test]
     fn ember_optim_specs_build_and_report_bad_fields() {
-        let rf = OptimizerSpec::RfRmsprop(RfRmsPropConfig::new().with_beta2(1.5));
+        let rf = OptimizerSpec::RfRmsprop(RfRmsPropConfig::new(32).with_beta2(1.5));
         assert_eq!(rf.validate().unwrap_err().field, "beta2");
-        assert!(OptimizerSpec::IfShampoo(IfShampooConfig::new())
+        assert!(OptimizerSpec::IfShampoo(IfShampooConfig::new(32))
             .build(32)
             .is_ok());
         let json = serde_json::to_value(OptimizerSpec::Signum(SignumConfig::new())).unwrap();

@@ -219,12 +219,12 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
         ("adam", adam(), cosine()),
         (
             "rf-rmsprop",
-            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new()),
+            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new(16)),
             cosine(),
         ),
         (
             "if-shampoo",
-            OptimizerSpec::IfShampoo(IfShampooConfig::new()),
+            OptimizerSpec::IfShampoo(IfShampooConfig::new(16)),
             cosine(),
         ),
         (

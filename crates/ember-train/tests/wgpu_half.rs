@@ -51,14 +51,8 @@ fn root_free_steps_stay_finite_in_half_precision() {
         return;
     }
     let device = DeviceChoice::WgpuCpu.device().unwrap().inner();
-    let rf = RfRmsPropConfig::new()
-        .with_batch_size(Some(32))
-        .build()
-        .unwrap();
-    let shampoo = IfShampooConfig::new()
-        .with_batch_size(Some(32))
-        .build()
-        .unwrap();
+    let rf = RfRmsPropConfig::new(32).build().unwrap();
+    let shampoo = IfShampooConfig::new(32).build().unwrap();
     let mut tested = 0;
     for dtype in [FloatDType::F16, FloatDType::BF16] {
         if !device.supports_dtype(DType::from(dtype)) {

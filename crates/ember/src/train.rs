@@ -441,7 +441,7 @@ impl TrainArgs {
                 weight_decay: self.weight_decay.unwrap_or(0.01),
             },
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
-                let config = RfRmsPropConfig::new()
+                let config = RfRmsPropConfig::new(self.batch_size)
                     .with_beta2(self.curvature_beta.unwrap_or(1e-2))
                     .with_damping(self.damping.unwrap_or(1e-5))
                     .with_momentum(self.momentum)
@@ -451,7 +451,7 @@ impl TrainArgs {
                     OptimizerSpec::RfRmsprop(config)
                 } else {
                     OptimizerSpec::RfAdagrad(
-                        RfAdaGradConfig::new()
+                        RfAdaGradConfig::new(self.batch_size)
                             .with_beta2(config.beta2)
                             .with_damping(config.damping)
                             .with_momentum(config.momentum)
@@ -461,7 +461,7 @@ impl TrainArgs {
                 }
             }
             OptimizerName::RfAdamw => OptimizerSpec::RfAdamw(
-                RfAdamWConfig::new()
+                RfAdamWConfig::new(self.batch_size)
                     .with_beta1(beta_1)
                     .with_beta2(self.curvature_beta.unwrap_or(1e-3))
                     .with_damping(self.damping.unwrap_or(1e-5))
@@ -470,7 +470,7 @@ impl TrainArgs {
                     .with_bias_correction(self.bias_correction),
             ),
             OptimizerName::IfShampoo => OptimizerSpec::IfShampoo(
-                IfShampooConfig::new()
+                IfShampooConfig::new(self.batch_size)
                     .with_beta2(self.curvature_beta.unwrap_or(1e-2))
                     .with_damping(self.damping.unwrap_or(1e-3))
                     .with_momentum(self.momentum)

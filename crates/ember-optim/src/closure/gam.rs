@@ -1,16 +1,26 @@
 //! GAM: gradient-norm-aware minimization (Zhang, Xu, Yu, Zou, Cui — CVPR 2023).
 
 use burn::config::Config;
-use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
+use burn::optim::GradientsParams;
 
-use super::param_vec::NORM_EPS;
-use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
+use super::param_vec::{ParamVec, NORM_EPS};
+use super::{Batch, DirectionRule, Objective};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
 /// Configuration of [`Gam`]. Defaults are the paper's CIFAR-10 ResNet settings.
+///
+/// ```
+/// use ember_optim::{DirectionRule, GamConfig};
+/// use burn::optim::SgdConfig;
+///
+/// let gam = GamConfig::new().with_grad_norm_rho(0.1).build()?;
+/// // For a loop that steps closure optimizers (ember-train's trainer):
+/// let optim = gam.with_base(SgdConfig::new().init());
+/// assert_eq!(GamConfig::new().with_alpha(2.0).build().err().unwrap().field, "alpha");
+/// # Ok::<(), ember_optim::OptimConfigError>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct GamConfig {
     /// ρ, radius of the ascent on the gradient norm (`θ2 = θ + ρ·h0/‖h0‖`). Must be > 0.
@@ -35,12 +45,14 @@ pub struct GamConfig {
 }
 
 impl GamConfig {
-    /// Builds GAM around `base`, which applies GAM's direction as if it were the gradient.
+    /// GAM's direction rule: use it in burn-train's `TrainStep::step` through
+    /// [`DirectionRule::gradients`], or give it a base optimizer with
+    /// [`DirectionRule::with_base`] for a training loop that steps closure optimizers.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range.
-    pub fn init(&self, base: ModuleOptimizer) -> Result<Gam, OptimConfigError> {
+    pub fn build(&self) -> Result<Gam, OptimConfigError> {
         let check = FieldCheck::new("GamConfig");
         check.positive("grad_norm_rho", self.grad_norm_rho)?;
         check.positive("grad_rho", self.grad_rho)?;
@@ -49,7 +61,6 @@ impl GamConfig {
         check.non_negative("gamma", self.gamma)?;
         Ok(Gam {
             config: self.clone(),
-            base,
         })
     }
 }
@@ -72,26 +83,24 @@ impl GamConfig {
 /// Norms carry ξ = 1e-12 in their denominators. BatchNorm running statistics move with pass 1
 /// only: passes 2–4 run on copies with their own statistics. From *Gradient Norm Aware
 /// Minimization Seeks First-Order Flatness and Improves Generalization*, CVPR 2023.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Gam {
     config: GamConfig,
-    base: ModuleOptimizer,
 }
 
-impl Gam {
-    /// GAM's update direction at `model` for the current batch, and the loss at `model`.
-    pub fn direction<M: Module>(
+impl DirectionRule for Gam {
+    fn direction<M: Module>(
         &self,
         model: &M,
+        gradient: GradientsParams,
         objective: &mut dyn Objective<M>,
-    ) -> (burn::tensor::Tensor<1>, ParamVec) {
+    ) -> GradientsParams {
         let c = &self.config;
         let gradient_at = |objective: &mut dyn Objective<M>, shift: &ParamVec| {
             let (_, grads) = objective.gradient(&shift.perturbed(model, true), Batch::Current);
             ParamVec::from_grads(model, &grads)
         };
-        let (loss, g0) = objective.gradient(model, Batch::Current);
-        let g0 = ParamVec::from_grads(model, &g0);
+        let g0 = ParamVec::from_grads(model, &gradient);
         let g1 = gradient_at(objective, &g0.scaled(&g0.unit_factor(c.grad_rho)));
         let h0 = g1.lincomb(1.0, &g0, -1.0);
         let ascent = h0.scaled(&h0.unit_factor(c.grad_norm_rho));
@@ -106,30 +115,6 @@ impl Gam {
         let h_minus = g0.lincomb(g0_weight, &g2, 1.0 - c.beta);
         let projection = h_minus.dot(&h_plus) / h_plus.dot(&h_plus).add_scalar(NORM_EPS);
         let h_perp = h_minus.add_scaled(&h_plus, &projection.neg());
-        (loss, h_plus.lincomb(1.0, &h_perp, -c.gamma))
-    }
-}
-
-impl<M: Module + 'static> ClosureOptimizer<M> for Gam {
-    fn step(
-        &mut self,
-        lr: ModuleLearningRate,
-        model: M,
-        objective: &mut dyn Objective<M>,
-    ) -> ClosureStep<M> {
-        let (loss, direction) = self.direction(&model, objective);
-        let grads = direction.to_grads(&model);
-        ClosureStep {
-            model: self.base.step(lr, model, grads),
-            loss,
-        }
-    }
-
-    fn base(&self) -> &ModuleOptimizer {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut ModuleOptimizer {
-        &mut self.base
+        h_plus.lincomb(1.0, &h_perp, -c.gamma).to_grads(model)
     }
 }

@@ -6,7 +6,15 @@
 //! Every one of them hands its final direction to a *base* burn [`ModuleOptimizer`] (SGD, AdamW,
 //! RF-RMSProp, …) as if it were the gradient, so momentum, weight decay and preconditioning stay the
 //! base optimizer's business.
+//!
+//! SAM and GAM keep no state of their own, so they are [`DirectionRule`]s: usable inside
+//! burn-train's `Learner` (see [`DirectionRule::gradients`]), or paired with a base optimizer by
+//! [`DirectionRule::with_base`]. VAMO, SVRG and ZO-SGD keep state across steps and need
+//! [`ClosureOptimizer::begin_epoch`] with full-data passes (VAMO, SVRG), which burn-train's
+//! `TrainStep` (`&self`, one batch, no epoch hook) cannot give them: train them with a loop that
+//! drives a [`ClosureOptimizer`], such as ember-train's.
 
+mod direction;
 mod gam;
 mod param_vec;
 mod record;
@@ -16,8 +24,9 @@ mod snapshot;
 mod tests;
 mod zeroth_order;
 
+pub use direction::{DirectionRule, WithBase};
 pub use gam::{Gam, GamConfig};
-pub use param_vec::{isolated_copy, ParamVec};
+pub use param_vec::{detached_view, isolated_copy};
 pub use record::ClosureRecordError;
 pub use sam::{Sam, SamConfig};
 pub use snapshot::{Svrg, SvrgConfig, Vamo, VamoConfig};
@@ -46,7 +55,7 @@ pub trait Objective<M> {
     /// Mean loss of `model` on `batch` and its gradients: one forward and one backward pass.
     fn gradient(&mut self, model: &M, batch: Batch) -> (Tensor<1>, GradientsParams);
     /// Mean loss of `model` on `batch`, forward pass only (zeroth-order evaluations). Pass a model
-    /// whose parameters do not require gradients (see [`ParamVec::perturbed`]) so that no graph is
+    /// whose parameters do not require gradients (see [`detached_view`]) so that no graph is
     /// recorded.
     fn loss(&mut self, model: &M, batch: Batch) -> Tensor<1>;
     /// How many [`Batch::Full`] batches there are.
@@ -64,7 +73,8 @@ pub struct ClosureStep<M> {
 /// An optimizer whose step may evaluate the objective several times.
 ///
 /// The trainer calls [`begin_epoch`](Self::begin_epoch) before the first step of every epoch and
-/// [`step`](Self::step) once per mini-batch. State needed to continue a run exactly is saved by
+/// [`step`](Self::step) once per mini-batch; a snapshot method stepped without a `begin_epoch`
+/// takes its snapshot at that step. State needed to continue a run exactly is saved by
 /// [`to_bytes`](Self::to_bytes) at epoch ends; snapshot methods retake their snapshot at the next
 /// epoch start, so the snapshot itself never has to be stored.
 pub trait ClosureOptimizer<M>: ClosureOptimizerClone<M> + Send {
@@ -104,7 +114,8 @@ pub trait ClosureOptimizer<M>: ClosureOptimizerClone<M> + Send {
         record::encode(&self.saved_scalars(), self.base())
     }
 
-    /// Restores state written by [`to_bytes`](Self::to_bytes) into a freshly built optimizer.
+    /// Restores state written by [`to_bytes`](Self::to_bytes) into a freshly built optimizer of
+    /// the same kind; bytes of another kind, or truncated, are an error and change nothing.
     fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
         let names: Vec<&str> = self.saved_scalars().iter().map(|(n, _)| *n).collect();
         let (values, base) = record::decode(bytes, &names, self.base().clone())?;

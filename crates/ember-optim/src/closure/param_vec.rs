@@ -107,7 +107,8 @@ impl ParamVec {
             .zip(&other.entries)
             .map(|((_, a), (_, b))| (a.clone() * b.clone()).sum())
             .reduce(|acc, x| acc + x)
-            .expect("a parameter vector has at least one parameter")
+            // A model without trainable parameters: the empty sum.
+            .unwrap_or_else(|| Tensor::zeros([1], &Device::default()))
     }
 
     /// `‖self‖₂` as a one-element tensor.

@@ -2,15 +2,23 @@
 //! baseline GAM is compared with.
 
 use burn::config::Config;
-use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
-use burn::optim::ModuleOptimizer;
+use burn::optim::GradientsParams;
 
-use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
+use super::param_vec::ParamVec;
+use super::{Batch, DirectionRule, Objective};
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
 /// Configuration of [`Sam`].
+///
+/// ```
+/// use ember_optim::SamConfig;
+///
+/// let sam = SamConfig::new().with_rho(0.1).build()?;
+/// assert_eq!(SamConfig::new().with_rho(0.0).build().err().unwrap().field, "rho");
+/// # Ok::<(), ember_optim::OptimConfigError>(())
+/// ```
 #[derive(Config, Debug)]
 pub struct SamConfig {
     /// ρ, radius of the ascent step `θ + ρ·g/‖g‖`. Must be > 0; 0.05 is the paper's CIFAR value.
@@ -19,17 +27,14 @@ pub struct SamConfig {
 }
 
 impl SamConfig {
-    /// Builds SAM around `base`, which steps on the gradient taken at the perturbed point.
+    /// SAM's direction rule (see [`GamConfig::build`](crate::GamConfig::build) for its two uses).
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] on `rho` unless it is finite and > 0.
-    pub fn init(&self, base: ModuleOptimizer) -> Result<Sam, OptimConfigError> {
+    pub fn build(&self) -> Result<Sam, OptimConfigError> {
         FieldCheck::new("SamConfig").positive("rho", self.rho)?;
-        Ok(Sam {
-            rho: self.rho,
-            base,
-        })
+        Ok(Sam { rho: self.rho })
     }
 }
 
@@ -41,35 +46,23 @@ impl SamConfig {
 /// ```
 ///
 /// BatchNorm running statistics move with the first pass only, as in GAM.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Sam {
     rho: f64,
-    base: ModuleOptimizer,
 }
 
-impl<M: Module + 'static> ClosureOptimizer<M> for Sam {
-    fn step(
-        &mut self,
-        lr: ModuleLearningRate,
-        model: M,
+impl DirectionRule for Sam {
+    fn direction<M: Module>(
+        &self,
+        model: &M,
+        gradient: GradientsParams,
         objective: &mut dyn Objective<M>,
-    ) -> ClosureStep<M> {
-        let (loss, g) = objective.gradient(&model, Batch::Current);
-        let g = ParamVec::from_grads(&model, &g);
+    ) -> GradientsParams {
+        let g = ParamVec::from_grads(model, &gradient);
         let ascent = g.scaled(&g.unit_factor(self.rho));
-        let (_, sharp) = objective.gradient(&ascent.perturbed(&model, true), Batch::Current);
         // The perturbed copy keeps the parameter ids, so its gradients apply to `model` as they are.
-        ClosureStep {
-            model: self.base.step(lr, model, sharp),
-            loss,
-        }
-    }
-
-    fn base(&self) -> &ModuleOptimizer {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut ModuleOptimizer {
-        &mut self.base
+        objective
+            .gradient(&ascent.perturbed(model, true), Batch::Current)
+            .1
     }
 }

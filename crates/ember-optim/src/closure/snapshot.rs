@@ -7,20 +7,38 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
+use super::param_vec::ParamVec;
 use super::zeroth_order::{derived_seed, ZoPoints};
-use super::{isolated_copy, Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
+use super::{isolated_copy, Batch, ClosureOptimizer, ClosureStep, Objective};
+use crate::assemble::or_fail;
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
-/// How many full-data batches a snapshot averages over.
-fn snapshot_batch_count(limit: Option<usize>, available: usize) -> usize {
+/// The batches a snapshot averages over: the first `limit` full-data batches (all by default),
+/// or the current batch when the objective has none (a loss closure, say), which makes the
+/// correction vanish and the method its base optimizer.
+fn snapshot_batches(limit: Option<usize>, available: usize) -> Vec<Batch> {
     let n = limit.map_or(available, |l| l.min(available));
-    assert!(n > 0, "a snapshot needs at least one full-data batch");
-    n
+    if n == 0 {
+        vec![Batch::Current]
+    } else {
+        (0..n).map(Batch::Full).collect()
+    }
 }
 
 /// Configuration of [`Vamo`]. Defaults follow the paper (α = 1/d, μ = 1e-3, q = 1, snapshot over
 /// all the data).
+///
+/// ```
+/// use burn::nn::Linear;
+/// use burn::optim::SgdConfig;
+/// use ember_optim::{Vamo, VamoConfig};
+///
+/// // VAMO for a `Linear` model, its mixed gradient applied by plain SGD (as in the paper):
+/// let vamo: Vamo<Linear> = VamoConfig::new().with_directions(4).init(SgdConfig::new().init());
+/// let err = VamoConfig::new().with_mu(0.0).try_init::<Linear>(SgdConfig::new().init());
+/// assert_eq!(err.err().unwrap().field, "mu");
+/// ```
 #[derive(Config, Debug)]
 pub struct VamoConfig {
     /// α, the weight of the zeroth-order correction; `None` uses 1/d (d = trainable parameters), the
@@ -69,7 +87,7 @@ impl VamoConfig {
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range.
-    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Vamo<M>, OptimConfigError> {
+    pub fn try_init<M: Module>(&self, base: ModuleOptimizer) -> Result<Vamo<M>, OptimConfigError> {
         self.validate()?;
         Ok(Vamo {
             config: self.clone(),
@@ -77,7 +95,13 @@ impl VamoConfig {
             alpha: self.alpha,
             snapshot: None,
             covariance: None,
+            next_epoch: 0,
         })
+    }
+
+    /// [`try_init`](Self::try_init), panicking with its message on an invalid config.
+    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Vamo<M> {
+        or_fail(self.try_init(base))
     }
 }
 
@@ -108,6 +132,8 @@ pub struct Vamo<M> {
     snapshot: Option<VamoSnapshot<M>>,
     /// `(Σ⟨g, c⟩, Σ‖c‖²)` over this epoch's steps, for the adaptive α.
     covariance: Option<(Tensor<1>, Tensor<1>)>,
+    /// The epoch a step taken before any `begin_epoch` begins by itself.
+    next_epoch: usize,
 }
 
 #[derive(Clone)]
@@ -140,29 +166,28 @@ impl<M: Module> Vamo<M> {
 
 impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
     fn begin_epoch(&mut self, epoch: usize, model: &M, objective: &mut dyn Objective<M>) {
+        self.next_epoch = epoch + 1;
         self.alpha = self.next_alpha();
         self.covariance = None;
         let (mu, q, seed) = (self.config.mu, self.config.directions, self.config.seed);
         let points = ZoPoints::new(model, isolated_copy(model, false), mu, q, |j| {
             derived_seed(seed, epoch as u64, j as u64)
         });
-        let d = points.directions[0].num_elements();
-        self.alpha.get_or_insert(1.0 / d as f64);
+        let d = points.directions.first().map_or(1, ParamVec::num_elements);
+        self.alpha.get_or_insert(1.0 / d.max(1) as f64);
 
-        let batches = snapshot_batch_count(self.config.snapshot_batches, objective.full_batches());
-        let mut sums: Option<Vec<Tensor<1>>> = None;
-        for b in 0..batches {
-            let (c, _) = points.coefficients(objective, Batch::Full(b));
-            sums = Some(match sums {
-                None => c,
-                Some(s) => s.into_iter().zip(c).map(|(a, x)| a + x).collect(),
-            });
+        let batches = snapshot_batches(self.config.snapshot_batches, objective.full_batches());
+        let count = batches.len() as f64;
+        let mut sums: Vec<Tensor<1>> = Vec::new();
+        for batch in batches {
+            let (c, _) = points.coefficients(objective, batch);
+            sums = if sums.is_empty() {
+                c
+            } else {
+                sums.into_iter().zip(c).map(|(a, x)| a + x).collect()
+            };
         }
-        let full = sums
-            .expect("at least one batch")
-            .into_iter()
-            .map(|s| s.div_scalar(batches as f64))
-            .collect();
+        let full = sums.into_iter().map(|s| s.div_scalar(count)).collect();
         self.snapshot = Some(VamoSnapshot { points, full });
     }
 
@@ -172,11 +197,14 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
         model: M,
         objective: &mut dyn Objective<M>,
     ) -> ClosureStep<M> {
-        let snapshot = self
-            .snapshot
-            .as_ref()
-            .expect("Vamo::begin_epoch takes the snapshot before the first step");
-        let alpha = self.alpha.expect("resolved by begin_epoch");
+        if self.snapshot.is_none() {
+            // Stepped without `begin_epoch` (or right after a load): snapshot here.
+            self.begin_epoch(self.next_epoch, &model, objective);
+        }
+        let Some(snapshot) = self.snapshot.as_ref() else {
+            unreachable!("begin_epoch always takes a snapshot")
+        };
+        let alpha = self.alpha.unwrap_or(0.0);
         let (loss, g) = objective.gradient(&model, Batch::Current);
         let g = ParamVec::from_grads(&model, &g);
         let (batch, _) = snapshot.points.coefficients(objective, Batch::Current);
@@ -219,13 +247,26 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
     }
 
     fn restore_scalars(&mut self, values: &[f64]) {
-        self.alpha = (!values[0].is_nan()).then_some(values[0]);
+        self.alpha = values.first().copied().filter(|a| !a.is_nan());
         self.covariance = None;
         self.snapshot = None;
     }
 }
 
 /// Configuration of [`Svrg`].
+///
+/// ```
+/// use burn::nn::Linear;
+/// use burn::optim::SgdConfig;
+/// use ember_optim::SvrgConfig;
+///
+/// // The snapshot gradient over the first 10 full-data batches:
+/// let svrg = SvrgConfig::new()
+///     .with_snapshot_batches(Some(10))
+///     .init::<Linear>(SgdConfig::new().init());
+/// let err = SvrgConfig::new().with_snapshot_batches(Some(0)).validate().unwrap_err();
+/// assert_eq!(err.field, "snapshot_batches");
+/// ```
 #[derive(Config, Debug)]
 pub struct SvrgConfig {
     /// Full-data batches the snapshot gradient averages over; `None`: all of them.
@@ -250,13 +291,18 @@ impl SvrgConfig {
     /// # Errors
     ///
     /// An [`OptimConfigError`] when `snapshot_batches` is 0.
-    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Result<Svrg<M>, OptimConfigError> {
+    pub fn try_init<M: Module>(&self, base: ModuleOptimizer) -> Result<Svrg<M>, OptimConfigError> {
         self.validate()?;
         Ok(Svrg {
             snapshot_batches: self.snapshot_batches,
             base,
             snapshot: None,
         })
+    }
+
+    /// [`try_init`](Self::try_init), panicking with its message on an invalid config.
+    pub fn init<M: Module>(&self, base: ModuleOptimizer) -> Svrg<M> {
+        or_fail(self.try_init(base))
     }
 }
 
@@ -279,20 +325,20 @@ pub struct Svrg<M> {
 impl<M: Module + 'static> ClosureOptimizer<M> for Svrg<M> {
     fn begin_epoch(&mut self, _epoch: usize, model: &M, objective: &mut dyn Objective<M>) {
         let center = isolated_copy(model, true);
-        let batches = snapshot_batch_count(self.snapshot_batches, objective.full_batches());
+        let batches = snapshot_batches(self.snapshot_batches, objective.full_batches());
+        let count = batches.len() as f64;
         let mut sum: Option<ParamVec> = None;
-        for b in 0..batches {
-            let (_, grads) = objective.gradient(&center, Batch::Full(b));
+        for batch in batches {
+            let (_, grads) = objective.gradient(&center, batch);
             let g = ParamVec::from_grads(model, &grads);
             sum = Some(match sum {
                 None => g,
                 Some(s) => s.lincomb(1.0, &g, 1.0),
             });
         }
-        let mean = sum
-            .expect("at least one batch")
-            .mul_scalar(1.0 / batches as f64);
-        self.snapshot = Some((center, mean));
+        if let Some(sum) = sum {
+            self.snapshot = Some((center, sum.mul_scalar(1.0 / count)));
+        }
     }
 
     fn step(
@@ -301,10 +347,13 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Svrg<M> {
         model: M,
         objective: &mut dyn Objective<M>,
     ) -> ClosureStep<M> {
-        let (center, mean) = self
-            .snapshot
-            .as_ref()
-            .expect("Svrg::begin_epoch takes the snapshot before the first step");
+        if self.snapshot.is_none() {
+            // Stepped without `begin_epoch` (or right after a load): snapshot here.
+            self.begin_epoch(0, &model, objective);
+        }
+        let Some((center, mean)) = self.snapshot.as_ref() else {
+            unreachable!("begin_epoch always takes a snapshot")
+        };
         let (loss, g) = objective.gradient(&model, Batch::Current);
         let g = ParamVec::from_grads(&model, &g);
         let (_, at_snapshot) = objective.gradient(center, Batch::Current);

@@ -7,6 +7,7 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 
+use super::param_vec::ParamVec;
 use super::zeroth_order::ZoPoints;
 use super::*;
 use crate::test_util;
@@ -175,7 +176,7 @@ fn gam_direction_matches_the_formula_and_takes_four_gradients() {
         let (problem, model, mut objective) = logistic_setup();
         let theta = theta_of(&model);
         let expected = gam_reference(&problem, &theta, &config);
-        let mut gam = config.init(plain_sgd()).unwrap();
+        let mut gam = config.build().unwrap().with_base(plain_sgd());
         // SGD with lr 1: θ_new = θ − direction.
         let step = ClosureOptimizer::step(&mut gam, 1.0.into(), model, &mut objective);
         let moved = theta_of(&step.model);
@@ -207,7 +208,11 @@ fn sam_takes_two_gradients_and_steps_on_the_perturbed_one() {
     let theta = theta_of(&model);
     let g = problem.gradient(&theta);
     let expected = problem.gradient(&axpy(1.0, &theta, 0.2 / norm(&g), &g));
-    let mut sam = SamConfig::new().with_rho(0.2).init(plain_sgd()).unwrap();
+    let mut sam = SamConfig::new()
+        .with_rho(0.2)
+        .build()
+        .unwrap()
+        .with_base(plain_sgd());
     let step = ClosureOptimizer::step(&mut sam, 1.0.into(), model, &mut objective);
     let moved = theta_of(&step.model);
     for k in 0..6 {
@@ -361,8 +366,9 @@ fn batchnorm_statistics_move_with_the_first_pass_only() {
     let mut gam = GamConfig::new()
         .with_grad_norm_rho(0.5)
         .with_grad_rho(0.3)
-        .init(plain_sgd())
-        .unwrap();
+        .build()
+        .unwrap()
+        .with_base(plain_sgd());
     let step = ClosureOptimizer::step(&mut gam, 0.1.into(), model, &mut objective);
     assert_eq!(objective.counts.gradients, 4);
     let after = step.model.running_mean();
@@ -416,7 +422,7 @@ fn vamo_with_zero_alpha_is_exactly_its_base_optimizer() {
         2,
     );
     let run_vamo = |config: VamoConfig| {
-        let mut vamo = config.init::<Normed>(sgd()).unwrap();
+        let mut vamo = config.init::<Normed>(sgd());
         run_normed(
             &start,
             |objective, model, epoch| {
@@ -446,7 +452,7 @@ fn vamo_counts_passes_and_estimates_alpha_in_range() {
     let mut vamo = VamoConfig::new()
         .with_directions(q)
         .with_adaptive_alpha(true)
-        .init::<Normed>(SgdConfig::new().init())
+        .try_init::<Normed>(SgdConfig::new().init())
         .unwrap();
     vamo.begin_epoch(0, &model, &mut objective);
     // Snapshot: (q + 1) forward passes on each of the 2 full-data batches.
@@ -468,7 +474,7 @@ fn vamo_counts_passes_and_estimates_alpha_in_range() {
     let bytes = ClosureOptimizer::<Normed>::to_bytes(&vamo).unwrap();
     let mut fresh = VamoConfig::new()
         .with_adaptive_alpha(true)
-        .init::<Normed>(SgdConfig::new().init())
+        .try_init::<Normed>(SgdConfig::new().init())
         .unwrap();
     fresh.load_bytes(&bytes).unwrap();
     fresh.begin_epoch(1, &model, &mut objective);
@@ -480,7 +486,7 @@ fn svrg_first_step_of_an_epoch_is_the_full_gradient() {
     let (problem, model, mut objective) = logistic_setup();
     let theta = theta_of(&model);
     let full = problem.gradient(&theta);
-    let mut svrg = SvrgConfig::new().init::<Linear>(plain_sgd()).unwrap();
+    let mut svrg = SvrgConfig::new().try_init::<Linear>(plain_sgd()).unwrap();
     svrg.begin_epoch(0, &model, &mut objective);
     let step = svrg.step(1.0.into(), model, &mut objective);
     let moved = theta_of(&step.model);
@@ -496,7 +502,7 @@ fn zo_sgd_uses_forward_passes_only_and_resumes_its_directions() {
     let (_, model, mut objective) = logistic_setup();
     let config = ZoSgdConfig::new().with_directions(2).with_seed(3);
     let mut a = config
-        .init(SgdConfig::new().with_momentum(None).init())
+        .try_init(SgdConfig::new().with_momentum(None).init())
         .unwrap();
     let mut model_a = model.clone();
     for _ in 0..2 {
@@ -505,7 +511,7 @@ fn zo_sgd_uses_forward_passes_only_and_resumes_its_directions() {
     assert_eq!(objective.counts.losses, 2 * 3);
     assert_eq!(objective.counts.gradients, 0);
     let bytes = ClosureOptimizer::<Linear>::to_bytes(&a).unwrap();
-    let mut b = config.init(plain_sgd()).unwrap();
+    let mut b = config.try_init(plain_sgd()).unwrap();
     ClosureOptimizer::<Linear>::load_bytes(&mut b, &bytes).unwrap();
     let next_a = ClosureOptimizer::step(&mut a, 0.1.into(), model_a.clone(), &mut objective);
     let next_b = ClosureOptimizer::step(&mut b, 0.1.into(), model_a, &mut objective);
@@ -520,17 +526,17 @@ fn gam_resumes_its_base_optimizer_state() {
             .init()
     };
     let (_, model, mut objective) = logistic_setup();
-    let mut a = GamConfig::new().init(momentum()).unwrap();
+    let mut a = GamConfig::new().build().unwrap().with_base(momentum());
     let mut model = ClosureOptimizer::step(&mut a, 0.1.into(), model, &mut objective).model;
     model = ClosureOptimizer::step(&mut a, 0.1.into(), model, &mut objective).model;
     let bytes = ClosureOptimizer::<Linear>::to_bytes(&a).unwrap();
-    let mut b = GamConfig::new().init(momentum()).unwrap();
+    let mut b = GamConfig::new().build().unwrap().with_base(momentum());
     ClosureOptimizer::<Linear>::load_bytes(&mut b, &bytes).unwrap();
     let next_a = ClosureOptimizer::step(&mut a, 0.1.into(), model.clone(), &mut objective);
     let next_b = ClosureOptimizer::step(&mut b, 0.1.into(), model.clone(), &mut objective);
     assert_eq!(theta_of(&next_a.model), theta_of(&next_b.model));
     // A fresh optimizer (no momentum buffer) would step differently.
-    let mut c = GamConfig::new().init(momentum()).unwrap();
+    let mut c = GamConfig::new().build().unwrap().with_base(momentum());
     let next_c = ClosureOptimizer::step(&mut c, 0.1.into(), model, &mut objective);
     assert_ne!(theta_of(&next_a.model), theta_of(&next_c.model));
 
@@ -542,11 +548,7 @@ fn gam_resumes_its_base_optimizer_state() {
 
 #[test]
 fn invalid_knobs_name_their_field() {
-    let err = GamConfig::new()
-        .with_beta(1.5)
-        .init(plain_sgd())
-        .err()
-        .unwrap();
+    let err = GamConfig::new().with_beta(1.5).build().err().unwrap();
     assert_eq!(err.field, "beta");
     assert!(
         err.message.contains("GamConfig.beta = 1.5"),
@@ -556,7 +558,7 @@ fn invalid_knobs_name_their_field() {
     assert_eq!(
         GamConfig::new()
             .with_grad_rho(0.0)
-            .init(plain_sgd())
+            .build()
             .err()
             .unwrap()
             .field,
@@ -565,13 +567,13 @@ fn invalid_knobs_name_their_field() {
     assert_eq!(
         SamConfig::new()
             .with_rho(f64::NAN)
-            .init(plain_sgd())
+            .build()
             .err()
             .unwrap()
             .field,
         "rho"
     );
-    let vamo = |c: VamoConfig| c.init::<Linear>(plain_sgd()).err().unwrap().field;
+    let vamo = |c: VamoConfig| c.try_init::<Linear>(plain_sgd()).err().unwrap().field;
     assert_eq!(vamo(VamoConfig::new().with_alpha(Some(-0.1))), "alpha");
     assert_eq!(vamo(VamoConfig::new().with_mu(0.0)), "mu");
     assert_eq!(vamo(VamoConfig::new().with_directions(0)), "directions");
@@ -582,7 +584,7 @@ fn invalid_knobs_name_their_field() {
     assert_eq!(
         ZoSgdConfig::new()
             .with_directions(0)
-            .init(plain_sgd())
+            .try_init(plain_sgd())
             .err()
             .unwrap()
             .field,
@@ -598,7 +600,7 @@ fn zo_sgd_steps_along_the_gradient_on_average() {
     let mut zo = ZoSgdConfig::new()
         .with_directions(600)
         .with_mu(1e-2)
-        .init(plain_sgd())
+        .try_init(plain_sgd())
         .unwrap();
     let step = ClosureOptimizer::step(&mut zo, 1.0.into(), model, &mut objective);
     let moved: Vec<f64> = theta
@@ -622,10 +624,107 @@ fn zo_sgd_moves_a_freshly_initialised_model() {
         y,
         counts: Counts::default(),
     };
-    let mut zo = ZoSgdConfig::new().with_mu(1e-2).init(plain_sgd()).unwrap();
+    let mut zo = ZoSgdConfig::new()
+        .with_mu(1e-2)
+        .try_init(plain_sgd())
+        .unwrap();
     let first = ClosureOptimizer::step(&mut zo, 0.1.into(), model, &mut objective).model;
     assert!(first.weight.val().is_require_grad());
     let before = theta_of(&first);
     let second = ClosureOptimizer::step(&mut zo, 0.1.into(), first, &mut objective).model;
     assert_ne!(before, theta_of(&second), "ZO-SGD must move the parameters");
+}
+
+#[test]
+fn gradients_for_the_learner_give_the_closure_step_direction() {
+    // The Learner path (a forward closure, the model's own first pass) and the trainer path
+    // (WithBase on an Objective) must hand the optimizer the same direction: the paper's GAM,
+    // computed independently on the host.
+    let config = GamConfig::new()
+        .with_grad_norm_rho(0.5)
+        .with_grad_rho(0.3)
+        .with_gamma(0.5);
+    let (problem, model, objective) = logistic_setup();
+    let theta = theta_of(&model);
+    let expected = gam_reference(&problem, &theta, &config);
+    let gam = config.build().unwrap();
+    let mut passes = 0;
+    let (grads, first_loss) = gam.gradients(&model, |m| {
+        passes += 1;
+        let loss = objective.mean_loss(m);
+        (loss.clone(), loss.into_scalar::<f64>())
+    });
+    assert_eq!(passes, 4);
+    assert!(first_loss > 0.0);
+    let stepped = plain_sgd().step(1.0_f64, model, grads);
+    let direction: Vec<f64> = theta
+        .iter()
+        .zip(theta_of(&stepped))
+        .map(|(a, b)| a - b)
+        .collect();
+    for (d, e) in direction.iter().zip(&expected) {
+        assert!((d - e).abs() <= 1e-5 + 1e-4 * e.abs(), "{d} vs {e}");
+    }
+}
+
+#[test]
+fn snapshot_methods_stepped_before_begin_epoch_take_their_snapshot_themselves() {
+    let (_, model, mut objective) = logistic_setup();
+    let mut explicit = SvrgConfig::new().init::<Linear>(plain_sgd());
+    explicit.begin_epoch(0, &model, &mut objective);
+    let expected = theta_of(
+        &explicit
+            .step(1.0.into(), model.clone(), &mut objective)
+            .model,
+    );
+    let mut implicit = SvrgConfig::new().init::<Linear>(plain_sgd());
+    let moved = theta_of(
+        &implicit
+            .step(1.0.into(), model.clone(), &mut objective)
+            .model,
+    );
+    assert_eq!(moved, expected);
+
+    let device = ad_device();
+    let normed = Normed::new(&device);
+    let mut objective = NormedObjective::new(&device);
+    let mut vamo = VamoConfig::new().init::<Normed>(plain_sgd());
+    let _ = vamo.step(0.05.into(), normed, &mut objective);
+    let d = ParamVec::from_params(&Normed::new(&device)).num_elements() as f64;
+    assert_eq!(vamo.diagnostics(), vec![("alpha", 1.0 / d)]);
+}
+
+#[test]
+fn snapshot_methods_without_full_data_batches_do_not_panic() {
+    // An objective with no full-data pass (e.g. a loss closure): the snapshot is the current
+    // batch, so the correction vanishes and SVRG steps on the plain gradient.
+    struct NoFullData(LogisticObjective);
+    impl Objective<Linear> for NoFullData {
+        fn gradient(&mut self, model: &Linear, batch: Batch) -> (Tensor<1>, GradientsParams) {
+            self.0.gradient(model, batch)
+        }
+        fn loss(&mut self, model: &Linear, batch: Batch) -> Tensor<1> {
+            self.0.loss(model, batch)
+        }
+        fn full_batches(&self) -> usize {
+            0
+        }
+    }
+    let (problem, model, objective) = logistic_setup();
+    let theta = theta_of(&model);
+    let gradient = problem.gradient(&theta);
+    let mut objective = NoFullData(objective);
+    let mut svrg = SvrgConfig::new().init::<Linear>(plain_sgd());
+    let moved = theta_of(&svrg.step(1.0.into(), model.clone(), &mut objective).model);
+    for k in 0..6 {
+        assert!((theta[k] - moved[k] - gradient[k]).abs() < 1e-6);
+    }
+    let mut vamo = VamoConfig::new().init::<Linear>(plain_sgd());
+    let _ = vamo.step(0.1.into(), model, &mut objective);
+}
+
+#[test]
+#[should_panic(expected = "VamoConfig.mu = 0: expected a finite number > 0")]
+fn init_on_an_invalid_config_panics_with_the_typed_message() {
+    let _ = VamoConfig::new().with_mu(0.0).init::<Linear>(plain_sgd());
 }

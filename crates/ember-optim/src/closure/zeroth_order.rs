@@ -6,8 +6,9 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
-use super::param_vec::detached_view;
-use super::{Batch, ClosureOptimizer, ClosureStep, Objective, ParamVec};
+use super::param_vec::{detached_view, ParamVec};
+use super::{Batch, ClosureOptimizer, ClosureStep, Objective};
+use crate::assemble::or_fail;
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -85,6 +86,15 @@ pub(crate) fn derived_seed(seed: u64, a: u64, b: u64) -> u64 {
 }
 
 /// Configuration of [`ZoSgd`].
+///
+/// ```
+/// use burn::optim::SgdConfig;
+/// use ember_optim::ZoSgdConfig;
+///
+/// let zo = ZoSgdConfig::new().with_directions(8).with_seed(1).init(SgdConfig::new().init());
+/// let err = ZoSgdConfig::new().with_directions(0).try_init(SgdConfig::new().init());
+/// assert_eq!(err.err().unwrap().field, "directions");
+/// ```
 #[derive(Config, Debug)]
 pub struct ZoSgdConfig {
     /// μ, the smoothing radius of the finite differences. Must be > 0.
@@ -104,7 +114,7 @@ impl ZoSgdConfig {
     /// # Errors
     ///
     /// An [`OptimConfigError`] on `mu` unless finite and > 0, or `directions` = 0.
-    pub fn init(&self, base: ModuleOptimizer) -> Result<ZoSgd, OptimConfigError> {
+    pub fn try_init(&self, base: ModuleOptimizer) -> Result<ZoSgd, OptimConfigError> {
         let check = FieldCheck::new("ZoSgdConfig");
         check.positive("mu", self.mu)?;
         check.at_least_one("directions", self.directions)?;
@@ -113,6 +123,11 @@ impl ZoSgdConfig {
             base,
             steps: 0,
         })
+    }
+
+    /// [`try_init`](Self::try_init), panicking with its message on an invalid config.
+    pub fn init(&self, base: ModuleOptimizer) -> ZoSgd {
+        or_fail(self.try_init(base))
     }
 }
 
@@ -164,6 +179,6 @@ impl<M: Module + 'static> ClosureOptimizer<M> for ZoSgd {
     }
 
     fn restore_scalars(&mut self, values: &[f64]) {
-        self.steps = values[0] as u64;
+        self.steps = values.first().map_or(0, |&steps| steps as u64);
     }
 }

@@ -2,16 +2,23 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::rf_rmsprop::{RfRmsProp, RootFreeDiagonalKnobs, RootFreeDiagonalState};
-use crate::assemble::into_module_optimizer;
 use crate::transform::{BatchSizeHandle, CurvatureAccumulation};
 use crate::OptimConfigError;
 
 /// Configuration of [`RfAdaGrad`]. The learning rate β1 is not here: burn passes it to each step
 /// (unvalidated).
+///
+/// ```
+/// use ember_optim::RfAdaGradConfig;
+///
+/// let optim = RfAdaGradConfig::new(128).with_beta2(0.05).init(); // B = 128
+/// let err = RfAdaGradConfig::new(128).with_damping(-1.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "damping");
+/// ```
 #[derive(Config, Debug)]
 pub struct RfAdaGradConfig {
     /// β2, the weight of each step's curvature evidence: `s ← s + β2·B·g⊙g`. The default matches
@@ -33,8 +40,8 @@ pub struct RfAdaGradConfig {
     pub init_curvature: f64,
     /// B, the number of examples the loss averages over (see
     /// [`RfRmsPropConfig::batch_size`](crate::RfRmsPropConfig)). Must be ≥ 1.
-    pub batch_size: Option<usize>,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only.
+    pub batch_size: usize,
+    /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
 
@@ -95,7 +102,6 @@ impl RfAdaGradConfig {
     ) -> Result<RfAdaGrad, OptimConfigError> {
         let knobs = RootFreeDiagonalKnobs {
             config: "RfAdaGradConfig",
-            name: "RfAdaGrad",
             accumulation: CurvatureAccumulation::Sum,
             beta2: self.beta2,
             damping: self.damping,
@@ -109,19 +115,7 @@ impl RfAdaGradConfig {
         })
     }
 
-    /// The whole-module optimizer (with gradient clipping when configured).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        self.init_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// [`init`](Self::init) reading B from a shared handle.
-    pub fn init_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<ModuleOptimizer, OptimConfigError> {
-        let optim = self.build_with_batch_size(batch_size)?;
-        Ok(into_module_optimizer(optim, self.grad_clipping.as_ref()))
-    }
+    crate::assemble::module_optimizer_init!(batch_size);
 }
 
 #[cfg(test)]
@@ -131,7 +125,7 @@ mod tests {
     use crate::test_util::{assert_close, assert_decreases_least_squares, assert_resume};
 
     fn config() -> RfAdaGradConfig {
-        RfAdaGradConfig::new()
+        RfAdaGradConfig::new(4)
             .with_beta2(0.5)
             .with_damping(0.02)
             .with_momentum(0.6)
@@ -160,45 +154,28 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let err = |c: RfAdaGradConfig| c.init().err().unwrap();
-        let e = err(RfAdaGradConfig::new().with_beta2(-0.1));
+        let err = |c: RfAdaGradConfig| c.try_init().err().unwrap();
+        let new = || RfAdaGradConfig::new(8);
+        let e = err(new().with_beta2(-0.1));
         assert_eq!(e.field, "beta2");
         assert!(
             e.to_string().contains("RfAdaGradConfig.beta2 = -0.1"),
             "{e}"
         );
         // A sum has no convex-combination constraint: β2 > 1 is fine.
-        assert!(RfAdaGradConfig::new().with_beta2(2.0).init().is_ok());
-        assert_eq!(
-            err(RfAdaGradConfig::new().with_momentum(-0.1)).field,
-            "momentum"
-        );
-        assert_eq!(
-            err(RfAdaGradConfig::new().with_init_curvature(-1.0)).field,
-            "init_curvature"
-        );
+        assert!(new().with_beta2(2.0).try_init().is_ok());
+        assert_eq!(err(new().with_momentum(-0.1)).field, "momentum");
+        assert_eq!(err(new().with_init_curvature(-1.0)).field, "init_curvature");
+        assert_eq!(err(RfAdaGradConfig::new(0)).field, "batch_size");
     }
 
     #[test]
     fn save_load_resumes_identically() {
-        assert_resume(|| {
-            RfAdaGradConfig::new()
-                .with_batch_size(Some(2))
-                .init()
-                .unwrap()
-        });
+        assert_resume(|| RfAdaGradConfig::new(2).init());
     }
 
     #[test]
     fn decreases_least_squares_loss() {
-        assert_decreases_least_squares(
-            || {
-                RfAdaGradConfig::new()
-                    .with_batch_size(Some(16))
-                    .init()
-                    .unwrap()
-            },
-            0.05,
-        );
+        assert_decreases_least_squares(|| RfAdaGradConfig::new(16).init(), 0.05);
     }
 }

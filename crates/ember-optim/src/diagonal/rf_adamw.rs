@@ -2,11 +2,10 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::rf_rmsprop::RootFreeDiagonalState;
-use crate::assemble::into_module_optimizer;
 use crate::field_check::FieldCheck;
 use crate::transform::{
     BatchSizeHandle, CurvatureAccumulation, DecoupledWeightDecay, ExponentialMovingAverage,
@@ -16,6 +15,15 @@ use crate::OptimConfigError;
 
 /// Configuration of [`RfAdamW`]. The learning rate is not here: burn passes it to each step
 /// (unvalidated).
+///
+/// ```
+/// use ember_optim::RfAdamWConfig;
+///
+/// // Where `AdamWConfig::new().init()` went; B = 64 examples per batch.
+/// let optim = RfAdamWConfig::new(64).with_weight_decay(0.05).init();
+/// let err = RfAdamWConfig::new(64).with_beta1(1.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "beta1");
+/// ```
 #[derive(Config, Debug)]
 pub struct RfAdamWConfig {
     /// b1, the decay of the first moment `m ← b1·m + (1 − b1)·g` (AdamW's `beta_1`; not the
@@ -41,8 +49,8 @@ pub struct RfAdamWConfig {
     pub bias_correction: bool,
     /// B, the number of examples the loss averages over (see
     /// [`RfRmsPropConfig::batch_size`](crate::RfRmsPropConfig)). Must be ≥ 1.
-    pub batch_size: Option<usize>,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only.
+    pub batch_size: usize,
+    /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
 
@@ -91,7 +99,7 @@ impl Optimizer for RfAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.expect("RfAdamW");
+        let batch_size = self.batch_size.current();
         let (time, curvature, first_moment) = match state {
             Some(state) => {
                 let state = state.in_dtype(tensor.dtype());
@@ -131,14 +139,14 @@ impl Optimizer for RfAdamW {
 }
 
 impl RfAdamWConfig {
-    /// The bare optimizer, for
+    /// The bare optimizer with a fixed B, for
     /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
     pub fn build(&self) -> Result<RfAdamW, OptimConfigError> {
         self.build_with_batch_size(BatchSizeHandle::new())
     }
 
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step. A
-    /// `Some` config `batch_size` is written into the handle as its starting value.
+    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
+    /// config's `batch_size` is written into the handle as its starting value.
     pub fn build_with_batch_size(
         &self,
         batch_size: BatchSizeHandle,
@@ -149,9 +157,8 @@ impl RfAdamWConfig {
         check.non_negative("damping", self.damping)?;
         check.non_negative("weight_decay", self.weight_decay)?;
         check.positive("init_curvature", self.init_curvature)?;
-        if let Some(b) = self.batch_size {
-            check.at_least_one("batch_size", b)?;
-        }
+        check.at_least_one("batch_size", self.batch_size)?;
+        batch_size.seed(self.batch_size);
         Ok(RfAdamW {
             first_moment: ExponentialMovingAverage { decay: self.beta1 },
             curvature: RootFreeCurvature {
@@ -164,23 +171,11 @@ impl RfAdamWConfig {
                 weight_decay: self.weight_decay,
             },
             bias_correction: self.bias_correction,
-            batch_size: batch_size.seeded("RfAdamWConfig", self.batch_size)?,
+            batch_size,
         })
     }
 
-    /// The whole-module optimizer (with gradient clipping when configured).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        self.init_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// [`init`](Self::init) reading B from a shared handle.
-    pub fn init_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<ModuleOptimizer, OptimConfigError> {
-        let optim = self.build_with_batch_size(batch_size)?;
-        Ok(into_module_optimizer(optim, self.grad_clipping.as_ref()))
-    }
+    crate::assemble::module_optimizer_init!(batch_size);
 }
 
 #[cfg(test)]
@@ -232,7 +227,7 @@ mod tests {
 
     fn check(k: Knobs, lrs: &[f64], batch_sizes: &[usize], steps: usize) {
         let handle = BatchSizeHandle::new();
-        let optim = RfAdamWConfig::new()
+        let optim = RfAdamWConfig::new(1)
             .with_beta1(k.b1)
             .with_beta2(k.beta2)
             .with_damping(k.damping)
@@ -285,39 +280,27 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let field = |c: RfAdamWConfig| c.init().err().unwrap().field;
-        assert_eq!(field(RfAdamWConfig::new().with_beta1(1.0)), "beta1");
-        assert_eq!(field(RfAdamWConfig::new().with_beta2(0.0)), "beta2");
-        assert_eq!(field(RfAdamWConfig::new().with_damping(-1e-3)), "damping");
+        let field = |c: RfAdamWConfig| c.try_init().err().unwrap().field;
+        let new = || RfAdamWConfig::new(8);
+        assert_eq!(field(new().with_beta1(1.0)), "beta1");
+        assert_eq!(field(new().with_beta2(0.0)), "beta2");
+        assert_eq!(field(new().with_damping(-1e-3)), "damping");
+        assert_eq!(field(new().with_weight_decay(-1.0)), "weight_decay");
         assert_eq!(
-            field(RfAdamWConfig::new().with_weight_decay(-1.0)),
-            "weight_decay"
-        );
-        assert_eq!(
-            field(RfAdamWConfig::new().with_init_curvature(f64::INFINITY)),
+            field(new().with_init_curvature(f64::INFINITY)),
             "init_curvature"
         );
-        assert_eq!(
-            field(RfAdamWConfig::new().with_batch_size(Some(0))),
-            "batch_size"
-        );
+        assert_eq!(field(RfAdamWConfig::new(0)), "batch_size");
     }
 
     #[test]
     fn save_load_resumes_identically() {
-        assert_resume(|| {
-            RfAdamWConfig::new()
-                .with_batch_size(Some(2))
-                .with_bias_correction(true)
-                .init()
-                .unwrap()
-        });
+        assert_resume(|| RfAdamWConfig::new(2).with_bias_correction(true).init());
     }
 
     #[test]
     fn half_precision_parameters_keep_their_dtype() {
-        let optim = RfAdamWConfig::new()
-            .with_batch_size(Some(8))
+        let optim = RfAdamWConfig::new(8)
             .with_bias_correction(true)
             .build()
             .unwrap();
@@ -328,13 +311,7 @@ mod tests {
     #[test]
     fn decreases_least_squares_loss() {
         assert_decreases_least_squares(
-            || {
-                RfAdamWConfig::new()
-                    .with_batch_size(Some(16))
-                    .with_weight_decay(0.0)
-                    .init()
-                    .unwrap()
-            },
+            || RfAdamWConfig::new(16).with_weight_decay(0.0).init(),
             0.5,
         );
     }

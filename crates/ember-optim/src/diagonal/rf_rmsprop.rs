@@ -2,10 +2,9 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use crate::assemble::into_module_optimizer;
 use crate::field_check::FieldCheck;
 use crate::transform::{
     in_dtype, AddedWeightDecay, BatchSizeHandle, CurvatureAccumulation, HeavyBallMomentum,
@@ -15,17 +14,22 @@ use crate::OptimConfigError;
 use crate::RecordState;
 
 /// Configuration of [`RfRmsProp`]. The learning rate β1 is not here: burn passes it to each step
-/// (unvalidated).
+/// (unvalidated); start around 1e-2 with momentum 0.9 (see the crate README's table).
 ///
 /// ```
+/// use burn::optim::ModuleOptimizer;
 /// use ember_optim::{BatchSizeHandle, RfRmsPropConfig};
 ///
-/// // A fixed batch size:
-/// let optim = RfRmsPropConfig::new().with_batch_size(Some(128)).init()?;
+/// // Where `AdamConfig::new().init()` went, with the batch size B:
+/// let optim: ModuleOptimizer = RfRmsPropConfig::new(128).init();
+///
+/// // The typed error instead of a panic:
+/// let err = RfRmsPropConfig::new(128).with_beta2(1.5).try_init().err().unwrap();
+/// assert_eq!(err.field, "beta2");
 ///
 /// // A batch size the training loop sets before every step:
 /// let batch_size = BatchSizeHandle::new();
-/// let optim = RfRmsPropConfig::new().init_with_batch_size(batch_size.clone())?;
+/// let optim = RfRmsPropConfig::new(128).init_with_batch_size(batch_size.clone());
 /// batch_size.set(100)?; // e.g. the last, partial batch of an epoch
 /// # Ok::<(), ember_optim::OptimConfigError>(())
 /// ```
@@ -50,12 +54,11 @@ pub struct RfRmsPropConfig {
     /// s0, the curvature before the first step (RMSProp would use 0). Must be > 0.
     #[config(default = 1.0)]
     pub init_curvature: f64,
-    /// B, the number of examples the loss averages over; scales `g⊙g` to `B·g⊙g`. `None` leaves it
-    /// to a [`BatchSizeHandle`] set before each step (see
-    /// [`init_with_batch_size`](Self::init_with_batch_size)); stepping with no B panics. Must be ≥
-    /// 1.
-    pub batch_size: Option<usize>,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only.
+    /// B, the number of examples the loss averages over; scales `g⊙g` to `B·g⊙g`. Fixed for every
+    /// step, or the starting value of a [`BatchSizeHandle`] the training loop sets per batch
+    /// (see [`init_with_batch_size`](Self::init_with_batch_size)). Must be ≥ 1.
+    pub batch_size: usize,
+    /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
 
@@ -87,7 +90,6 @@ pub struct RfRmsPropConfig {
 /// parameter's dtype.
 #[derive(Clone, Debug)]
 pub struct RfRmsProp {
-    name: &'static str,
     curvature: RootFreeCurvature,
     weight_decay: AddedWeightDecay,
     momentum: HeavyBallMomentum,
@@ -144,7 +146,7 @@ impl Optimizer for RfRmsProp {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.expect(self.name);
+        let batch_size = self.batch_size.current();
         let (time, curvature, buffer) = match state {
             Some(state) => {
                 let state = state.in_dtype(tensor.dtype());
@@ -173,14 +175,13 @@ impl Optimizer for RfRmsProp {
 /// The knobs RF-RMSProp and RF-AdaGrad share, validated once for both.
 pub(crate) struct RootFreeDiagonalKnobs {
     pub(crate) config: &'static str,
-    pub(crate) name: &'static str,
     pub(crate) accumulation: CurvatureAccumulation,
     pub(crate) beta2: f64,
     pub(crate) damping: f64,
     pub(crate) momentum: f64,
     pub(crate) weight_decay: f64,
     pub(crate) init_curvature: f64,
-    pub(crate) batch_size: Option<usize>,
+    pub(crate) batch_size: usize,
 }
 
 impl RootFreeDiagonalKnobs {
@@ -195,11 +196,9 @@ impl RootFreeDiagonalKnobs {
         check.decay("momentum", self.momentum)?;
         check.non_negative("weight_decay", self.weight_decay)?;
         check.positive("init_curvature", self.init_curvature)?;
-        if let Some(b) = self.batch_size {
-            check.at_least_one("batch_size", b)?;
-        }
+        check.at_least_one("batch_size", self.batch_size)?;
+        handle.seed(self.batch_size);
         Ok(RfRmsProp {
-            name: self.name,
             curvature: RootFreeCurvature {
                 beta2: self.beta2,
                 damping: self.damping,
@@ -212,7 +211,7 @@ impl RootFreeDiagonalKnobs {
             momentum: HeavyBallMomentum {
                 momentum: self.momentum,
             },
-            batch_size: handle.seeded(self.config, self.batch_size)?,
+            batch_size: handle,
         })
     }
 }
@@ -221,7 +220,6 @@ impl RfRmsPropConfig {
     fn knobs(&self) -> RootFreeDiagonalKnobs {
         RootFreeDiagonalKnobs {
             config: "RfRmsPropConfig",
-            name: "RfRmsProp",
             accumulation: CurvatureAccumulation::MovingAverage,
             beta2: self.beta2,
             damping: self.damping,
@@ -232,15 +230,14 @@ impl RfRmsPropConfig {
         }
     }
 
-    /// The bare optimizer, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group); B is
-    /// `batch_size` (or must be set through [`RfRmsProp::batch_size`] before the first step).
+    /// The bare optimizer with a fixed B, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
     pub fn build(&self) -> Result<RfRmsProp, OptimConfigError> {
         self.build_with_batch_size(BatchSizeHandle::new())
     }
 
-    /// The bare optimizer reading B from `batch_size`, a handle the caller keeps and sets before
-    /// each step. A `Some` config `batch_size` is written into the handle as its starting value.
+    /// The bare optimizer reading B from `batch_size` at every step; the config's `batch_size` is
+    /// written into the handle as its starting value.
     pub fn build_with_batch_size(
         &self,
         batch_size: BatchSizeHandle,
@@ -248,21 +245,7 @@ impl RfRmsPropConfig {
         self.knobs().build(batch_size)
     }
 
-    /// The whole-module optimizer (with gradient clipping when configured), a drop-in where
-    /// `AdamConfig::new().init()` goes.
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        self.init_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// [`init`](Self::init) reading B from a shared handle (see
-    /// [`build_with_batch_size`](Self::build_with_batch_size)).
-    pub fn init_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<ModuleOptimizer, OptimConfigError> {
-        let optim = self.build_with_batch_size(batch_size)?;
-        Ok(into_module_optimizer(optim, self.grad_clipping.as_ref()))
-    }
+    crate::assemble::module_optimizer_init!(batch_size);
 }
 
 #[cfg(test)]
@@ -335,7 +318,7 @@ pub(crate) mod tests {
     }
 
     fn config() -> RfRmsPropConfig {
-        RfRmsPropConfig::new()
+        RfRmsPropConfig::new(8)
             .with_beta2(0.2)
             .with_damping(0.05)
             .with_momentum(0.7)
@@ -364,10 +347,9 @@ pub(crate) mod tests {
 
     #[test]
     fn three_steps_without_momentum_or_decay_match_reference() {
-        let config = RfRmsPropConfig::new()
+        let config = RfRmsPropConfig::new(32)
             .with_momentum(0.0)
-            .with_damping(0.0)
-            .with_batch_size(Some(32));
+            .with_damping(0.0);
         let optim = config.build().unwrap();
         let (lrs, bs) = ([0.01; 3], [32; 3]);
         let actual = run(&optim, optim.batch_size(), &lrs, &bs, 3);
@@ -377,80 +359,63 @@ pub(crate) mod tests {
 
     #[test]
     fn config_batch_size_seeds_the_handle() {
-        let optim = RfRmsPropConfig::new()
-            .with_batch_size(Some(64))
-            .build()
-            .unwrap();
-        assert_eq!(optim.batch_size().get(), Some(64));
+        let optim = RfRmsPropConfig::new(64).build().unwrap();
+        assert_eq!(optim.batch_size().get(), 64);
         let handle = BatchSizeHandle::new();
-        let _ = RfRmsPropConfig::new()
-            .with_batch_size(Some(3))
-            .build_with_batch_size(handle.clone())
-            .unwrap();
-        assert_eq!(handle.get(), Some(3));
+        let _ = RfRmsPropConfig::new(3).init_with_batch_size(handle.clone());
+        assert_eq!(handle.get(), 3);
     }
 
     #[test]
-    #[should_panic(expected = "RfRmsProp: the batch size B is not set")]
-    fn stepping_without_batch_size_panics() {
-        let optim = RfRmsPropConfig::new().build().unwrap();
-        let theta = tensor::<1>(&[1.0], [1]);
-        let _ = optim.step(0.1, theta.clone(), theta, None);
+    fn a_fixed_batch_size_is_used_at_every_step() {
+        // Built with B = 8 and never told otherwise: the reference with B = 8 at all three steps.
+        let optim = config().build().unwrap();
+        let mut theta = tensor::<2>(&THETA, [2, 3]);
+        let mut state = None;
+        for grad in &GRADS {
+            let (next, next_state) = optim.step(0.1, theta, tensor::<2>(grad, [2, 3]), state);
+            (theta, state) = (next, next_state);
+        }
+        let expected = reference(false, &[0.1; 3], &[8; 3], 0.2, 0.05, 0.7, 0.03, 0.8, 3);
+        assert_close(&values(theta), &expected, 1e-5);
+    }
+
+    #[test]
+    #[should_panic(expected = "RfRmsPropConfig.beta2 = 1.5: expected a number in (0, 1]")]
+    fn init_on_an_invalid_config_panics_with_the_typed_message() {
+        let _ = RfRmsPropConfig::new(8).with_beta2(1.5).init();
     }
 
     #[test]
     fn validation_names_the_field() {
-        let field = |c: RfRmsPropConfig| c.init().err().unwrap().field;
-        assert_eq!(field(RfRmsPropConfig::new().with_beta2(0.0)), "beta2");
-        assert_eq!(field(RfRmsPropConfig::new().with_beta2(1.5)), "beta2");
-        assert_eq!(field(RfRmsPropConfig::new().with_damping(-1.0)), "damping");
-        assert_eq!(field(RfRmsPropConfig::new().with_momentum(1.0)), "momentum");
-        assert_eq!(
-            field(RfRmsPropConfig::new().with_weight_decay(f64::NAN)),
-            "weight_decay"
-        );
-        assert_eq!(
-            field(RfRmsPropConfig::new().with_init_curvature(0.0)),
-            "init_curvature"
-        );
-        let err = RfRmsPropConfig::new()
-            .with_batch_size(Some(0))
-            .init()
-            .err()
-            .unwrap();
+        let field = |c: RfRmsPropConfig| c.try_init().err().unwrap().field;
+        let new = || RfRmsPropConfig::new(16);
+        assert_eq!(field(new().with_beta2(0.0)), "beta2");
+        assert_eq!(field(new().with_beta2(1.5)), "beta2");
+        assert_eq!(field(new().with_damping(-1.0)), "damping");
+        assert_eq!(field(new().with_momentum(1.0)), "momentum");
+        assert_eq!(field(new().with_weight_decay(f64::NAN)), "weight_decay");
+        assert_eq!(field(new().with_init_curvature(0.0)), "init_curvature");
+        let err = RfRmsPropConfig::new(0).try_init().err().unwrap();
         assert_eq!(err.field, "batch_size");
         assert!(err.to_string().contains("RfRmsPropConfig.batch_size = 0"));
-        assert!(RfRmsPropConfig::new().with_beta2(1.0).init().is_ok());
+        assert!(new().with_beta2(1.0).try_init().is_ok());
     }
 
     #[test]
     fn save_load_resumes_identically() {
-        assert_resume(|| {
-            RfRmsPropConfig::new()
-                .with_batch_size(Some(2))
-                .with_weight_decay(0.01)
-                .init()
-                .unwrap()
-        });
+        assert_resume(|| RfRmsPropConfig::new(2).with_weight_decay(0.01).init());
     }
 
     #[test]
     fn half_precision_parameters_keep_their_dtype() {
-        let optim = config().with_batch_size(Some(8)).build().unwrap();
+        let optim = config().build().unwrap();
         assert_half_precision_tracks_f32(&optim, FloatDType::F16, 1e-2);
         assert_half_precision_tracks_f32(&optim, FloatDType::BF16, 3e-2);
     }
 
     #[test]
     fn decreases_least_squares_loss() {
-        assert_decreases_least_squares(
-            || {
-                RfRmsPropConfig::new()
-                    .with_batch_size(Some(16))
-                    .init()
-                    .unwrap()
-            },
-            0.05,
-        );
+        assert_decreases_least_squares(|| RfRmsPropConfig::new(16).init(), 0.05);
     }
 }

@@ -30,7 +30,7 @@ pub enum KroneckerFactor {
 
 impl KroneckerFactor {
     /// `c·I` with the given structure, in `dtype` on `device`.
-    pub fn scaled_identity(
+    pub(crate) fn scaled_identity(
         dim: usize,
         value: f64,
         structure: FactorStructure,
@@ -52,6 +52,14 @@ impl KroneckerFactor {
         match self {
             Self::Dense(_) => FactorStructure::Dense,
             Self::Diagonal(_) => FactorStructure::Diagonal,
+        }
+    }
+
+    /// The device the factor lives on.
+    pub(crate) fn device(&self) -> Device {
+        match self {
+            Self::Dense(k) => k.device(),
+            Self::Diagonal(k) => k.device(),
         }
     }
 
@@ -85,23 +93,30 @@ impl KroneckerFactor {
         match (self, other) {
             (Self::Dense(a), Self::Dense(b)) => Self::Dense(dense(a, b)),
             (Self::Diagonal(a), Self::Diagonal(b)) => Self::Diagonal(diagonal(a, b)),
-            _ => panic!("Kronecker factors of different structures cannot be combined"),
+            // Factors of one state are built with one structure per axis, and a loaded state is
+            // checked with `KroneckerFactors::fit` before any step combines them.
+            _ => unreachable!("Kronecker factors of different structures cannot be combined"),
         }
     }
 
+    /// `K + M`.
+    pub(crate) fn plus(self, other: Self) -> Self {
+        self.zip(other, |a, b| a.add(b), |a, b| a.add(b))
+    }
+
     /// `c·K`.
-    pub fn mul_scalar(self, c: f64) -> Self {
+    pub(crate) fn mul_scalar(self, c: f64) -> Self {
         self.map(|k| k.mul_scalar(c), |k| k.mul_scalar(c))
     }
 
     /// `c·K` for a one-element tensor `c` (kept on the device: no host synchronisation).
-    pub fn mul_by(self, c: Tensor<1>) -> Self {
+    pub(crate) fn mul_by(self, c: Tensor<1>) -> Self {
         let c2 = c.clone().reshape([1, 1]);
         self.map(|k| k.mul(c2), |k| k.mul(c))
     }
 
     /// `K + c·I`.
-    pub fn add_identity(self, c: f64) -> Self {
+    pub(crate) fn add_identity(self, c: f64) -> Self {
         self.map(
             |k| {
                 let eye = in_dtype(Tensor::<2>::eye(k.dims()[0], &k.device()), k.dtype());
@@ -112,17 +127,22 @@ impl KroneckerFactor {
     }
 
     /// The matrix product `K M`.
-    pub fn matmul(self, other: Self) -> Self {
+    pub(crate) fn matmul(self, other: Self) -> Self {
         self.zip(other, |a, b| a.matmul(b), |a, b| a.mul(b))
     }
 
+    /// `K Kᵀ`.
+    pub(crate) fn gram_of_rows(self) -> Self {
+        self.map(|k| k.clone().matmul(k.transpose()), |k| k.square())
+    }
+
     /// `Kᵀ K`.
-    pub fn gram_of_columns(self) -> Self {
+    pub(crate) fn gram_of_columns(self) -> Self {
         self.map(|k| k.clone().transpose().matmul(k), |k| k.square())
     }
 
     /// `‖K‖_F²` as a one-element tensor.
-    pub fn squared_frobenius_norm(&self) -> Tensor<1> {
+    pub(crate) fn squared_frobenius_norm(&self) -> Tensor<1> {
         match self {
             Self::Dense(k) => k.clone().square().sum(),
             Self::Diagonal(k) => k.clone().square().sum(),
@@ -130,7 +150,7 @@ impl KroneckerFactor {
     }
 
     /// `max |K_ij|` as a one-element tensor.
-    pub fn abs_max(&self) -> Tensor<1> {
+    pub(crate) fn abs_max(&self) -> Tensor<1> {
         match self {
             Self::Dense(k) => k.clone().abs().max(),
             Self::Diagonal(k) => k.clone().abs().max(),
@@ -143,7 +163,7 @@ impl KroneckerFactor {
     }
 
     /// Cast to `dtype` (a no-op when it already is).
-    pub fn in_dtype(self, dtype: DType) -> Self {
+    pub(crate) fn in_dtype(self, dtype: DType) -> Self {
         self.map(|k| in_dtype(k, dtype), |k| in_dtype(k, dtype))
     }
 
@@ -162,15 +182,6 @@ impl KroneckerFactor {
             1 => Some(Self::Diagonal(Tensor::from_data(data, (device, dtype)))),
             _ => None,
         }
-    }
-}
-
-impl std::ops::Add for KroneckerFactor {
-    type Output = Self;
-
-    /// `K + M`.
-    fn add(self, other: Self) -> Self {
-        self.zip(other, |a, b| a.add(b), |a, b| a.add(b))
     }
 }
 
@@ -206,13 +217,31 @@ impl KroneckerFactors {
     }
 
     /// Cast every factor to `dtype`.
-    pub fn in_dtype(self, dtype: DType) -> Self {
+    pub(crate) fn in_dtype(self, dtype: DType) -> Self {
         Self(self.0.into_iter().map(|f| f.in_dtype(dtype)).collect())
     }
 
     /// The axis sizes the factors act on.
     pub fn dims(&self) -> Vec<usize> {
         self.0.iter().map(KroneckerFactor::dim).collect()
+    }
+
+    /// Whether these are factors for axes of sizes `dims`, each with the structure
+    /// `structure_for(d)` and its shape (`d × d` dense, `d` diagonal): what a state loaded from a
+    /// record must satisfy before a step may combine it with a gradient.
+    pub(crate) fn fit(
+        &self,
+        dims: &[usize],
+        structure_for: impl Fn(usize) -> FactorStructure,
+    ) -> bool {
+        self.0.len() == dims.len()
+            && self.0.iter().zip(dims).all(|(factor, &d)| {
+                factor.structure() == structure_for(d)
+                    && match factor {
+                        KroneckerFactor::Dense(k) => k.dims() == [d, d],
+                        KroneckerFactor::Diagonal(k) => k.dims() == [d],
+                    }
+            })
     }
 }
 
@@ -223,13 +252,13 @@ impl KroneckerFactors {
 /// `[left, d_n, right]` (`left` = product of the sizes before `n`, `right` after), so mode-n
 /// products are batched matmuls and no permutation is needed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TensorAxes {
+pub(crate) struct TensorAxes {
     dims: Vec<usize>,
 }
 
 impl TensorAxes {
     /// The axes of a tensor of shape `shape`.
-    pub fn of(shape: &[usize]) -> Self {
+    pub(crate) fn of(shape: &[usize]) -> Self {
         let mut dims: Vec<usize> = shape.iter().copied().filter(|&d| d != 1).collect();
         if dims.is_empty() {
             dims.push(1);
@@ -238,24 +267,27 @@ impl TensorAxes {
     }
 
     /// The sizes of the kept axes.
-    pub fn dims(&self) -> &[usize] {
+    pub(crate) fn dims(&self) -> &[usize] {
         &self.dims
     }
 
     /// The number of elements.
-    pub fn numel(&self) -> usize {
+    pub(crate) fn numel(&self) -> usize {
         self.dims.iter().product()
     }
 
+    #[cfg(test)]
     fn view(&self, x: Tensor<1>, n: usize) -> Tensor<3> {
         let left = self.dims[..n].iter().product::<usize>();
         let right = self.dims[n + 1..].iter().product::<usize>();
         x.reshape([left, self.dims[n], right])
     }
 
-    /// The mode-n product `X ×_n A` (`A` or, with `transpose`, `Aᵀ`, multiplied onto axis `n`):
+    /// The mode-n product `X ×_n A` (`A` or, with `transpose`, `Aᵀ`, multiplied onto axis `n`), one
+    /// axis at a time: the reference [`multilinear`](Self::multilinear) is tested against.
     /// `Y_(n) = A X_(n)`.
-    pub fn mode_product(
+    #[cfg(test)]
+    pub(crate) fn mode_product(
         &self,
         x: Tensor<1>,
         n: usize,
@@ -278,8 +310,73 @@ impl TensorAxes {
         y.reshape([numel])
     }
 
+    /// `X ×_1 A_1 ×_2 A_2 … ×_N A_N` (each `A_n`, or `A_nᵀ` with `transpose`) as one matrix
+    /// product per axis.
+    ///
+    /// X starts as its `[d_1, rest]` unfolding; after `A_1` is applied the `[d_1, rest]` result is
+    /// transposed to `[rest, d_1]`, which read row-major is the tensor with its axes rotated to
+    /// `(d_2, …, d_N, d_1)`, i.e. the `[d_2, rest]` unfolding of the next step. After N steps the
+    /// axes are back in order. Every product is one `d_n × d_n` by `d_n × rest` matmul (a
+    /// broadcast `[1, d, d]` over `[left, d, right]` would be `left` tiny matmuls for a conv
+    /// kernel's 3 × 3 axes), at the price of one transposed copy per axis.
+    pub(crate) fn multilinear(
+        &self,
+        x: Tensor<1>,
+        factors: &[KroneckerFactor],
+        transpose: bool,
+    ) -> Tensor<1> {
+        let numel = self.numel();
+        let order = self.dims.len();
+        let mut x = x.reshape([self.dims[0], numel / self.dims[0]]);
+        for (n, factor) in factors.iter().enumerate() {
+            let y = match factor {
+                KroneckerFactor::Dense(a) if transpose => a.clone().transpose().matmul(x),
+                KroneckerFactor::Dense(a) => a.clone().matmul(x),
+                KroneckerFactor::Diagonal(a) => x.mul(a.clone().reshape([self.dims[n], 1])),
+            };
+            let next = self.dims[(n + 1) % order];
+            x = y.transpose().reshape([next, numel / next]);
+        }
+        x.reshape([numel])
+    }
+
+    /// `X_(n) X_(n)ᵀ` for every axis n (or its diagonal, by `structures[n]`), walking the
+    /// unfoldings by the same rotation as [`multilinear`](Self::multilinear): the column order of
+    /// a rotated unfolding differs from the mode-n unfolding's, which a Gram matrix does not see.
+    pub(crate) fn grams(
+        &self,
+        x: Tensor<1>,
+        structures: &[FactorStructure],
+    ) -> Vec<KroneckerFactor> {
+        let numel = self.numel();
+        let order = self.dims.len();
+        let mut x = x.reshape([self.dims[0], numel / self.dims[0]]);
+        let mut grams = Vec::with_capacity(order);
+        for (n, structure) in structures.iter().enumerate() {
+            grams.push(match structure {
+                FactorStructure::Dense => {
+                    KroneckerFactor::Dense(x.clone().matmul(x.clone().transpose()))
+                }
+                FactorStructure::Diagonal => KroneckerFactor::Diagonal(
+                    x.clone().square().sum_dim(1).reshape([self.dims[n]]),
+                ),
+            });
+            if n + 1 < order {
+                let next = self.dims[n + 1];
+                x = x.transpose().reshape([next, numel / next]);
+            }
+        }
+        grams
+    }
+
     /// `X_(n) X_(n)ᵀ` (the mode-n unfolding times its transpose), or its diagonal.
-    pub fn gram(&self, x: Tensor<1>, n: usize, structure: FactorStructure) -> KroneckerFactor {
+    #[cfg(test)]
+    pub(crate) fn gram(
+        &self,
+        x: Tensor<1>,
+        n: usize,
+        structure: FactorStructure,
+    ) -> KroneckerFactor {
         let d = self.dims[n];
         let x = self.view(x, n);
         match structure {
@@ -391,5 +488,52 @@ mod tests {
             unreachable!()
         };
         assert_close(&values(d), &[5.0, 6.0, 7.0], 0.0);
+    }
+
+    fn mixed_factors() -> (TensorAxes, Tensor<1>, Vec<KroneckerFactor>) {
+        let axes = TensorAxes::of(&[2, 3, 4]);
+        let x: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 3.0).collect();
+        let a0 = dense(&[1.0, -2.0, 0.5, 3.0], 2);
+        let a1 = KroneckerFactor::Diagonal(tensor::<1>(&[2.0, -1.0, 0.25], [3]));
+        let a2: Vec<f32> = (0..16).map(|i| ((i * 5 % 7) as f32 - 3.0) / 2.0).collect();
+        let a2 = dense(&a2, 4);
+        (axes, tensor::<1>(&x, [24]), vec![a0, a1, a2])
+    }
+
+    #[test]
+    fn multilinear_matches_successive_mode_products() {
+        let (axes, x, factors) = mixed_factors();
+        for transpose in [false, true] {
+            let mut expected = x.clone();
+            for (n, factor) in factors.iter().enumerate() {
+                expected = axes.mode_product(expected, n, factor, transpose);
+            }
+            let expected: Vec<f64> = values(expected).iter().map(|&v| v as f64).collect();
+            let actual = values(axes.multilinear(x.clone(), &factors, transpose));
+            assert_close(&actual, &expected, 1e-5);
+        }
+    }
+
+    #[test]
+    fn grams_match_the_mode_n_grams() {
+        let (axes, x, _) = mixed_factors();
+        let structures = [
+            FactorStructure::Dense,
+            FactorStructure::Diagonal,
+            FactorStructure::Dense,
+        ];
+        let grams = axes.grams(x.clone(), &structures);
+        for (n, (gram, structure)) in grams.into_iter().zip(structures).enumerate() {
+            let expected = axes.gram(x.clone(), n, structure);
+            let (actual, expected) = match (gram, expected) {
+                (KroneckerFactor::Dense(a), KroneckerFactor::Dense(e)) => (values(a), values(e)),
+                (KroneckerFactor::Diagonal(a), KroneckerFactor::Diagonal(e)) => {
+                    (values(a), values(e))
+                }
+                _ => panic!("axis {n}: structure changed"),
+            };
+            let expected: Vec<f64> = expected.iter().map(|&v| v as f64).collect();
+            assert_close(&actual, &expected, 1e-5);
+        }
     }
 }

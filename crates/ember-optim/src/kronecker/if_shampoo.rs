@@ -3,17 +3,26 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
-use crate::assemble::into_module_optimizer;
 use crate::field_check::FieldCheck;
 use crate::transform::{in_dtype, AddedWeightDecay, BatchSizeHandle, HeavyBallMomentum};
 use crate::{OptimConfigError, RecordState};
 
 /// Configuration of [`IfShampoo`]. The learning rate β1 is not here: burn passes it to each step
 /// (unvalidated).
+///
+/// ```
+/// use ember_optim::{FactorStructure, IfShampooConfig};
+///
+/// // B = 128, factors updated every second step as in the paper's runs.
+/// let optim = IfShampooConfig::new(128).with_update_every(2).init();
+/// let diagonal = IfShampooConfig::new(128).with_structure(FactorStructure::Diagonal).init();
+/// let err = IfShampooConfig::new(128).with_beta2(1.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "beta2");
+/// ```
 #[derive(Config, Debug)]
 pub struct IfShampooConfig {
     /// β2, the factor step `K ← K − (β2 / max(1, ‖m‖_F))·K·m`. The paper's tuned runs used 0.1 to
@@ -48,8 +57,8 @@ pub struct IfShampooConfig {
     pub structure: FactorStructure,
     /// B, the number of examples the loss averages over (see
     /// [`RfRmsPropConfig::batch_size`](crate::RfRmsPropConfig)). Must be ≥ 1.
-    pub batch_size: Option<usize>,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only.
+    pub batch_size: usize,
+    /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
 
@@ -118,6 +127,12 @@ pub struct IfShampooState<const D: usize> {
     pub factor_momenta: KroneckerFactors,
     /// The heavy-ball buffer (absent when α1 = 0).
     pub momentum: Option<Tensor<D>>,
+    /// `(K_n/s_n)(K_n/s_n)ᵀ`, one per axis, and `Π_n s_n²`: the preconditioner, which changes only
+    /// when the factors do, kept so that the other T − 1 steps of a period skip recomputing it.
+    /// Absent in records written before it existed; then rebuilt from the factors.
+    pub preconditioner: Option<KroneckerFactors>,
+    /// `Π_n s_n²`, the scale multiplied back after applying [`preconditioner`](Self::preconditioner).
+    pub preconditioner_scale: Option<Tensor<1>>,
 }
 
 impl<const D: usize> IfShampooState<D> {
@@ -128,6 +143,8 @@ impl<const D: usize> IfShampooState<D> {
             factors: self.factors.to_device(device),
             factor_momenta: self.factor_momenta.to_device(device),
             momentum: self.momentum.map(|m| m.to_device(device)),
+            preconditioner: self.preconditioner.map(|p| p.to_device(device)),
+            preconditioner_scale: self.preconditioner_scale.map(|s| s.to_device(device)),
         }
     }
 }
@@ -158,11 +175,14 @@ impl IfShampoo {
         let dims = axes.dims();
         // GK = √B·G ×_1 (K_1/√d_1)ᵀ … ×_N (K_N/√d_N)ᵀ, so that the mode-n Gram of GK is
         // (B/Π_m d_m)·K_nᵀ H_(n) G_(n)ᵀ K_n for every n at once.
-        let mut gk = g.mul_scalar((batch_size as f64).sqrt());
-        for (n, k) in factors.iter().enumerate() {
-            let scaled = k.clone().mul_scalar(1.0 / (dims[n] as f64).sqrt());
-            gk = axes.mode_product(gk, n, &scaled, true);
-        }
+        let scaled: Vec<KroneckerFactor> = factors
+            .iter()
+            .zip(dims)
+            .map(|(k, &d)| k.clone().mul_scalar(1.0 / (d as f64).sqrt()))
+            .collect();
+        let gk = axes.multilinear(g.mul_scalar((batch_size as f64).sqrt()), &scaled, true);
+        let structures: Vec<FactorStructure> = factors.iter().map(|k| k.structure()).collect();
+        let grams = axes.grams(gk, &structures);
         // tr(K_mᵀ K_m)/d_m: the factor d_{−n} of the damping term is split over the traces.
         let mean_traces: Vec<Tensor<1>> = factors
             .iter()
@@ -172,11 +192,9 @@ impl IfShampoo {
 
         let mut new_factors = Vec::with_capacity(factors.len());
         let mut new_momenta = Vec::with_capacity(factors.len());
-        for (n, (k, m)) in factors.into_iter().zip(momenta).enumerate() {
+        for (n, ((k, m), gram)) in factors.into_iter().zip(momenta).zip(grams).enumerate() {
             // (B/d_{−n})·K_nᵀ H_(n) G_(n)ᵀ K_n
-            let curvature = axes
-                .gram(gk.clone(), n, k.structure())
-                .mul_scalar(dims[n] as f64);
+            let curvature = gram.mul_scalar(dims[n] as f64);
             // (λ/d_{−n})·Π_{m≠n} tr(K_mᵀ K_m)·K_nᵀ K_n
             let trace_product = mean_traces
                 .iter()
@@ -188,48 +206,45 @@ impl IfShampoo {
             if let Some(product) = trace_product {
                 damping = damping.mul_by(product);
             }
-            let step = (curvature + damping).add_identity(-1.0).mul_scalar(0.5);
+            let step = curvature.plus(damping).add_identity(-1.0).mul_scalar(0.5);
 
-            let m =
-                m.mul_scalar(self.factor_momentum) + step.mul_scalar(1.0 - self.factor_momentum);
+            let m = m
+                .mul_scalar(self.factor_momentum)
+                .plus(step.mul_scalar(1.0 - self.factor_momentum));
             let rate = m
                 .squared_frobenius_norm()
                 .sqrt()
                 .clamp_min(1.0)
                 .recip()
                 .mul_scalar(self.beta2);
-            let k = k.clone() + k.matmul(m.clone()).mul_by(rate.neg());
+            let k = k.clone().plus(k.matmul(m.clone()).mul_by(rate.neg()));
             new_factors.push(k);
             new_momenta.push(m);
         }
         (new_factors, new_momenta)
     }
 
-    /// `G ×_1 (K_1 K_1ᵀ) … ×_N (K_N K_Nᵀ)` for the flat gradient `g`.
-    fn precondition(
-        &self,
-        axes: &TensorAxes,
-        g: Tensor<1>,
-        factors: &[KroneckerFactor],
-    ) -> Tensor<1> {
-        let mut x = g;
+    /// The preconditioner of `factors`: `P_n = (K_n/s_n)(K_n/s_n)ᵀ` and `Π_n s_n²`, with
+    /// `s_n = max(1, √max|K_n|)`, which keeps `P_n`'s entries near 1 in half precision.
+    fn preconditioner(factors: &[KroneckerFactor]) -> (Vec<KroneckerFactor>, Tensor<1>) {
         let mut rescale: Option<Tensor<1>> = None;
-        for (n, k) in factors.iter().enumerate() {
-            // K/s with s = max(1, √max|K|) keeps K Kᵀ's entries near 1 in half precision.
-            let scale = k.abs_max().sqrt().clamp_min(1.0);
-            let scaled = k.clone().mul_by(scale.clone().recip());
-            x = axes.mode_product(x, n, &scaled, true);
-            x = axes.mode_product(x, n, &scaled, false);
-            let squared = scale.square();
-            rescale = Some(match rescale {
-                Some(r) => r.mul(squared),
-                None => squared,
-            });
-        }
-        match rescale {
-            Some(r) => x.mul(r),
-            None => x,
-        }
+        let products = factors
+            .iter()
+            .map(|k| {
+                let scale = k.abs_max().sqrt().clamp_min(1.0);
+                let squared = scale.clone().square();
+                rescale = Some(match rescale.take() {
+                    Some(r) => r.mul(squared),
+                    None => squared,
+                });
+                k.clone().mul_by(scale.recip()).gram_of_rows()
+            })
+            .collect();
+        let rescale = rescale.unwrap_or_else(|| {
+            let device = factors.first().map(|k| k.device()).unwrap_or_default();
+            Tensor::ones([1], &device)
+        });
+        (products, rescale)
     }
 }
 
@@ -243,7 +258,7 @@ impl Optimizer for IfShampoo {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.expect("IfShampoo");
+        let batch_size = self.batch_size.current();
         let shape = tensor.dims();
         let axes = TensorAxes::of(&shape);
         if shape.iter().product::<usize>() == 0 {
@@ -251,18 +266,32 @@ impl Optimizer for IfShampoo {
         }
         let (device, dtype) = (tensor.device(), tensor.dtype());
 
-        let (step, factors, momenta, buffer) = match state {
-            Some(state) => {
-                assert_eq!(
-                    state.factors.dims(),
-                    axes.dims(),
-                    "IfShampoo: the stored factors do not fit a parameter of shape {shape:?}"
+        let state = state.filter(|state| {
+            let fits =
+                |factors: &KroneckerFactors| factors.fit(axes.dims(), |d| self.structure_for(d));
+            let ok = fits(&state.factors) && fits(&state.factor_momenta);
+            if !ok {
+                log::warn!(
+                    "IfShampoo: a loaded state does not fit a parameter of shape {shape:?} with \
+                     this config's factor structure; that parameter starts from fresh factors"
                 );
+            }
+            ok
+        });
+        let (step, factors, momenta, buffer, cached) = match state {
+            Some(state) => {
+                let cached = match (state.preconditioner, state.preconditioner_scale) {
+                    (Some(p), Some(s)) if p.fit(axes.dims(), |d| self.structure_for(d)) => {
+                        Some((p.in_dtype(dtype).0, in_dtype(s, dtype)))
+                    }
+                    _ => None,
+                };
                 (
                     state.step,
                     state.factors.in_dtype(dtype).0,
                     state.factor_momenta.in_dtype(dtype).0,
                     state.momentum.map(|m| in_dtype(m, dtype)),
+                    cached,
                 )
             }
             None => {
@@ -275,18 +304,26 @@ impl Optimizer for IfShampoo {
                         })
                         .collect()
                 };
-                (0, init(1.0), init(0.0), None)
+                (0, init(1.0), init(0.0), None, None)
             }
         };
 
         let g = grad.reshape([axes.numel()]);
-        let (factors, momenta) = if step % self.update_every == 0 {
+        let update = step.is_multiple_of(self.update_every);
+        let (factors, momenta) = if update {
             self.update_factors(&axes, g.clone(), batch_size, factors, momenta)
         } else {
             (factors, momenta)
         };
+        let (preconditioner, rescale) = match cached {
+            Some(cached) if !update => cached,
+            _ => Self::preconditioner(&factors),
+        };
 
-        let delta: Tensor<D> = self.precondition(&axes, g, &factors).reshape(shape);
+        let delta: Tensor<D> = axes
+            .multilinear(g, &preconditioner, false)
+            .mul(rescale.clone())
+            .reshape(shape);
         let delta = self.weight_decay.transform(delta, tensor.clone());
         let (delta, buffer) = self.momentum.transform(delta, buffer);
 
@@ -295,6 +332,8 @@ impl Optimizer for IfShampoo {
             factors: KroneckerFactors(factors),
             factor_momenta: KroneckerFactors(momenta),
             momentum: buffer,
+            preconditioner: Some(KroneckerFactors(preconditioner)),
+            preconditioner_scale: Some(rescale),
         };
         (tensor - delta.mul_scalar(lr), Some(state))
     }
@@ -305,14 +344,14 @@ impl Optimizer for IfShampoo {
 }
 
 impl IfShampooConfig {
-    /// The bare optimizer, for
+    /// The bare optimizer with a fixed B, for
     /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
     pub fn build(&self) -> Result<IfShampoo, OptimConfigError> {
         self.build_with_batch_size(BatchSizeHandle::new())
     }
 
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step. A
-    /// `Some` config `batch_size` is written into the handle as its starting value.
+    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
+    /// config's `batch_size` is written into the handle as its starting value.
     pub fn build_with_batch_size(
         &self,
         batch_size: BatchSizeHandle,
@@ -325,9 +364,8 @@ impl IfShampooConfig {
         check.non_negative("weight_decay", self.weight_decay)?;
         check.at_least_one("update_every", self.update_every)?;
         check.at_least_one("max_dim", self.max_dim)?;
-        if let Some(b) = self.batch_size {
-            check.at_least_one("batch_size", b)?;
-        }
+        check.at_least_one("batch_size", self.batch_size)?;
+        batch_size.seed(self.batch_size);
         Ok(IfShampoo {
             beta2: self.beta2,
             factor_momentum: self.factor_momentum,
@@ -341,23 +379,11 @@ impl IfShampooConfig {
             momentum: HeavyBallMomentum {
                 momentum: self.momentum,
             },
-            batch_size: batch_size.seeded("IfShampooConfig", self.batch_size)?,
+            batch_size,
         })
     }
 
-    /// The whole-module optimizer (with gradient clipping when configured).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        self.init_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// [`init`](Self::init) reading B from a shared handle.
-    pub fn init_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<ModuleOptimizer, OptimConfigError> {
-        let optim = self.build_with_batch_size(batch_size)?;
-        Ok(into_module_optimizer(optim, self.grad_clipping.as_ref()))
-    }
+    crate::assemble::module_optimizer_init!(batch_size);
 }
 
 #[cfg(test)]
@@ -560,7 +586,7 @@ mod tests {
     }
 
     fn config() -> IfShampooConfig {
-        IfShampooConfig::new()
+        IfShampooConfig::new(4)
             .with_beta2(0.3)
             .with_momentum(0.8)
             .with_factor_momentum(0.5)
@@ -677,7 +703,7 @@ mod tests {
 
     #[test]
     fn factors_change_only_on_steps_divisible_by_t() {
-        let optim = config().with_batch_size(Some(4)).build().unwrap();
+        let optim = config().build().unwrap();
         let grads = gradients(6);
         let theta = tensor::<2>(&[0.0; 6], [2, 3]);
         let factor = |state: &IfShampooState<2>| {
@@ -709,29 +735,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let field = |c: IfShampooConfig| c.init().err().unwrap().field;
-        assert_eq!(field(IfShampooConfig::new().with_beta2(1.0)), "beta2");
-        assert_eq!(field(IfShampooConfig::new().with_beta2(0.0)), "beta2");
-        assert_eq!(field(IfShampooConfig::new().with_momentum(1.0)), "momentum");
-        assert_eq!(
-            field(IfShampooConfig::new().with_factor_momentum(-0.5)),
-            "factor_momentum"
-        );
-        assert_eq!(field(IfShampooConfig::new().with_damping(-1.0)), "damping");
-        assert_eq!(
-            field(IfShampooConfig::new().with_weight_decay(f64::NAN)),
-            "weight_decay"
-        );
-        assert_eq!(
-            field(IfShampooConfig::new().with_update_every(0)),
-            "update_every"
-        );
-        assert_eq!(field(IfShampooConfig::new().with_max_dim(0)), "max_dim");
-        let err = IfShampooConfig::new()
-            .with_batch_size(Some(0))
-            .init()
-            .err()
-            .unwrap();
+        let field = |c: IfShampooConfig| c.try_init().err().unwrap().field;
+        let new = || IfShampooConfig::new(8);
+        assert_eq!(field(new().with_beta2(1.0)), "beta2");
+        assert_eq!(field(new().with_beta2(0.0)), "beta2");
+        assert_eq!(field(new().with_momentum(1.0)), "momentum");
+        assert_eq!(field(new().with_factor_momentum(-0.5)), "factor_momentum");
+        assert_eq!(field(new().with_damping(-1.0)), "damping");
+        assert_eq!(field(new().with_weight_decay(f64::NAN)), "weight_decay");
+        assert_eq!(field(new().with_update_every(0)), "update_every");
+        assert_eq!(field(new().with_max_dim(0)), "max_dim");
+        let err = IfShampooConfig::new(0).try_init().err().unwrap();
         assert_eq!(err.field, "batch_size");
         assert!(err.to_string().contains("IfShampooConfig"), "{err}");
     }
@@ -740,17 +754,19 @@ mod tests {
     fn save_load_resumes_identically() {
         // T = 2: the step after the round trip (the third) updates the factors from the restored
         // factor momenta.
-        assert_resume(|| config().with_batch_size(Some(2)).init().unwrap());
+        assert_resume(|| {
+            IfShampooConfig {
+                batch_size: 2,
+                ..config()
+            }
+            .init()
+        });
     }
 
     #[test]
     fn half_precision_parameters_keep_their_dtype() {
         // Axis 1 (size 4) above max_dim: one dense and one diagonal factor.
-        let optim = config()
-            .with_max_dim(3)
-            .with_batch_size(Some(4))
-            .build()
-            .unwrap();
+        let optim = config().with_max_dim(3).build().unwrap();
         assert_half_precision_tracks_f32(&optim, FloatDType::F16, 1e-2);
         assert_half_precision_tracks_f32(&optim, FloatDType::BF16, 3e-2);
         let theta = tensor::<2>(&[0.5; 8], [2, 4]).cast(FloatDType::F16);
@@ -766,14 +782,37 @@ mod tests {
 
     #[test]
     fn decreases_least_squares_loss() {
-        assert_decreases_least_squares(
-            || {
-                IfShampooConfig::new()
-                    .with_batch_size(Some(16))
-                    .init()
-                    .unwrap()
-            },
-            0.05,
+        assert_decreases_least_squares(|| IfShampooConfig::new(16).init(), 0.05);
+    }
+
+    #[test]
+    fn a_state_that_does_not_fit_restarts_that_parameter_instead_of_panicking() {
+        let optim = config().build().unwrap();
+        let grad = || tensor::<2>(&f32s(&gradients(6)[0]), [2, 3]);
+        let theta = tensor::<2>(&[0.0; 6], [2, 3]);
+        let (_, fresh) = optim.step(0.1, theta.clone(), grad(), None);
+        let fresh = fresh.unwrap();
+
+        // Factors of a [3, 2] parameter offered to a [2, 3] one (e.g. a record loaded into a
+        // model whose layers were reordered), and a diagonal factor where the config says dense.
+        let (_, other_shape) = optim.step(
+            0.1,
+            tensor::<2>(&[0.0; 6], [3, 2]),
+            grad().reshape([3, 2]),
+            None,
         );
+        let mut wrong_structure = fresh.clone();
+        wrong_structure.factor_momenta.0[0] =
+            KroneckerFactor::Diagonal(tensor::<1>(&[0.0, 0.0], [2]));
+        for bad in [other_shape.unwrap(), wrong_structure] {
+            let (after_bad, state) = optim.step(0.1, theta.clone(), grad(), Some(bad));
+            assert_eq!(
+                state.unwrap().step,
+                1,
+                "a misfit state is replaced by a fresh one"
+            );
+            let (after_none, _) = optim.step(0.1, theta.clone(), grad(), None);
+            assert_eq!(values(after_bad), values(after_none));
+        }
     }
 }

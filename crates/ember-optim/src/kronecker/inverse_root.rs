@@ -19,15 +19,15 @@ use crate::transform::in_dtype;
 /// iteration before the quadratic phase, so `iterations` must cover `log(cond(A))/log(2.25)` plus a
 /// few: the iteration count is fixed (no convergence test), so a step never reads back to the host.
 #[derive(Clone, Debug)]
-pub struct CoupledNewtonInverseRoot {
+pub(crate) struct CoupledNewtonInverseRoot {
     /// Newton iterations per root.
-    pub iterations: usize,
+    pub(crate) iterations: usize,
 }
 
 impl CoupledNewtonInverseRoot {
     /// `a^{−1/p}`, in `a`'s dtype (use f32 or wider: roots of ill-conditioned matrices are exactly
     /// what half precision cannot hold, which is the point of IF-Shampoo).
-    pub fn inverse_root(&self, a: Tensor<2>, p: usize) -> Tensor<2> {
+    pub(crate) fn inverse_root(&self, a: Tensor<2>, p: usize) -> Tensor<2> {
         let d = a.dims()[0];
         let p_f = p as f64;
         let eye = in_dtype(Tensor::<2>::eye(d, &a.device()), a.dtype());

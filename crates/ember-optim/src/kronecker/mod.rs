@@ -6,7 +6,6 @@ mod if_shampoo;
 mod inverse_root;
 mod shampoo;
 
-pub use factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
+pub use factor::{FactorStructure, KroneckerFactor, KroneckerFactors};
 pub use if_shampoo::{IfShampoo, IfShampooConfig, IfShampooState};
-pub use inverse_root::CoupledNewtonInverseRoot;
 pub use shampoo::{Shampoo, ShampooConfig, ShampooState};

@@ -3,18 +3,26 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor};
 
 use super::factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
 use super::inverse_root::CoupledNewtonInverseRoot;
-use crate::assemble::into_module_optimizer;
 use crate::field_check::FieldCheck;
 use crate::transform::{in_dtype, AddedWeightDecay, HeavyBallMomentum};
 use crate::{OptimConfigError, RecordState};
 
 /// Configuration of [`Shampoo`]. The learning rate is not here: burn passes it to each step
 /// (unvalidated).
+///
+/// ```
+/// use ember_optim::ShampooConfig;
+///
+/// // Inverse roots recomputed every 10th step, as large-scale Shampoo runs do.
+/// let optim = ShampooConfig::new().with_update_every(10).init();
+/// let err = ShampooConfig::new().with_epsilon(0.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "epsilon");
+/// ```
 #[derive(Config, Debug)]
 pub struct ShampooConfig {
     /// ε, added to every statistic before its root: `(L_n + ε·I)^{−1/(2N)}` (Shampoo's
@@ -36,7 +44,8 @@ pub struct ShampooConfig {
     /// statistics are updated every step). Must be ≥ 1.
     #[config(default = 1)]
     pub update_every: usize,
-    /// Coupled Newton iterations per inverse root (see [`CoupledNewtonInverseRoot`]). Must be ≥ 1.
+    /// Coupled Newton iterations per inverse root (Higham's iteration for `A^{−1/p}`). Must be ≥
+    /// 1.
     #[config(default = 30)]
     pub root_iterations: usize,
     /// Axes longer than this get diagonal statistics whatever `structure` says. Must be ≥ 1.
@@ -45,7 +54,7 @@ pub struct ShampooConfig {
     /// Dense or diagonal statistics for the axes up to `max_dim`.
     #[config(default = "FactorStructure::Dense")]
     pub structure: FactorStructure,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only.
+    /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
 
@@ -151,20 +160,25 @@ impl Optimizer for Shampoo {
             other => other,
         };
 
-        let (step, statistics, roots, buffer) = match state {
-            Some(state) => {
-                assert_eq!(
-                    state.statistics.dims(),
-                    axes.dims(),
-                    "Shampoo: the stored statistics do not fit a parameter of shape {shape:?}"
+        let state = state.filter(|state| {
+            let fits =
+                |factors: &KroneckerFactors| factors.fit(axes.dims(), |d| self.structure_for(d));
+            let ok = fits(&state.statistics) && fits(&state.roots);
+            if !ok {
+                log::warn!(
+                    "Shampoo: a loaded state does not fit a parameter of shape {shape:?} with \
+                     this config's factor structure; that parameter starts from fresh statistics"
                 );
-                (
-                    state.step,
-                    state.statistics.in_dtype(work).0,
-                    state.roots.in_dtype(work).0,
-                    state.momentum.map(|m| in_dtype(m, dtype)),
-                )
             }
+            ok
+        });
+        let (step, statistics, roots, buffer) = match state {
+            Some(state) => (
+                state.step,
+                state.statistics.in_dtype(work).0,
+                state.roots.in_dtype(work).0,
+                state.momentum.map(|m| in_dtype(m, dtype)),
+            ),
             None => {
                 let init = |value: f64| -> Vec<KroneckerFactor> {
                     axes.dims()
@@ -180,13 +194,11 @@ impl Optimizer for Shampoo {
         };
 
         let g = in_dtype(grad.reshape([axes.numel()]), work);
+        let structures: Vec<FactorStructure> = statistics.iter().map(|l| l.structure()).collect();
         let statistics: Vec<KroneckerFactor> = statistics
             .into_iter()
-            .enumerate()
-            .map(|(n, l)| {
-                let structure = l.structure();
-                l.mul_scalar(self.statistics_decay) + axes.gram(g.clone(), n, structure)
-            })
+            .zip(axes.grams(g.clone(), &structures))
+            .map(|(l, gram)| l.mul_scalar(self.statistics_decay).plus(gram))
             .collect();
         let roots = if step % self.update_every == 0 {
             let p = 2 * axes.dims().len();
@@ -198,10 +210,7 @@ impl Optimizer for Shampoo {
             roots
         };
 
-        let mut delta = g;
-        for (n, root) in roots.iter().enumerate() {
-            delta = axes.mode_product(delta, n, root, false);
-        }
+        let delta = axes.multilinear(g, &roots, false);
         let delta: Tensor<D> = in_dtype(delta, dtype).reshape(shape);
         let delta = self.weight_decay.transform(delta, tensor.clone());
         let (delta, buffer) = self.momentum.transform(delta, buffer);
@@ -250,13 +259,7 @@ impl ShampooConfig {
         })
     }
 
-    /// The whole-module optimizer (with gradient clipping when configured).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        Ok(into_module_optimizer(
-            self.build()?,
-            self.grad_clipping.as_ref(),
-        ))
-    }
+    crate::assemble::module_optimizer_init!();
 }
 
 #[cfg(test)]
@@ -416,7 +419,7 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let field = |c: ShampooConfig| c.init().err().unwrap().field;
+        let field = |c: ShampooConfig| c.try_init().err().unwrap().field;
         assert_eq!(field(ShampooConfig::new().with_epsilon(0.0)), "epsilon");
         assert_eq!(
             field(ShampooConfig::new().with_statistics_decay(0.0)),
@@ -435,11 +438,11 @@ mod tests {
 
     #[test]
     fn save_load_resumes_identically() {
-        assert_resume(|| config().init().unwrap());
+        assert_resume(|| config().init());
     }
 
     #[test]
     fn decreases_least_squares_loss() {
-        assert_decreases_least_squares(|| ShampooConfig::new().init().unwrap(), 0.05);
+        assert_decreases_least_squares(|| ShampooConfig::new().init(), 0.05);
     }
 }

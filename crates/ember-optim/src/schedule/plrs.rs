@@ -34,13 +34,14 @@ pub struct PlrsConfig {
 }
 
 impl PlrsConfig {
-    /// Validate the config and build the scheduler.
+    /// Validate the config and build the bare scheduler (for a hand-written loop, or a parameter
+    /// group of a `ModuleLrScheduler`).
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the field when `min_lr` or `max_lr` is not a finite positive
     /// number, `max_lr < min_lr`, or `steps_per_epoch` is `Some(0)`.
-    pub fn init(&self) -> Result<Plrs, OptimConfigError> {
+    pub fn build(&self) -> Result<Plrs, OptimConfigError> {
         let check = FieldCheck::new("PlrsConfig");
         check.positive("min_lr", self.min_lr)?;
         check.positive("max_lr", self.max_lr)?;
@@ -63,14 +64,24 @@ impl PlrsConfig {
         })
     }
 
-    /// [`init`](Self::init), wrapped as the [`ModuleLrScheduler`] burn's `Learner` and
-    /// `ModuleOptimizer::step` take (the same as `ModuleLrScheduler::from(config.init()?)`).
+    /// The [`ModuleLrScheduler`] burn's `Learner` takes, with the same signature as burn's own
+    /// scheduler configs (`CosineAnnealingLrSchedulerConfig::init`), so swapping one for the other
+    /// is one line.
     ///
     /// # Errors
     ///
-    /// As [`init`](Self::init).
-    pub fn init_module(&self) -> Result<ModuleLrScheduler, OptimConfigError> {
-        self.init().map(ModuleLrScheduler::from)
+    /// [`try_init`](Self::try_init)'s error as text, naming the field.
+    pub fn init(&self) -> Result<ModuleLrScheduler, String> {
+        self.try_init().map_err(|err| err.to_string())
+    }
+
+    /// [`init`](Self::init) with the typed error.
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn try_init(&self) -> Result<ModuleLrScheduler, OptimConfigError> {
+        self.build().map(ModuleLrScheduler::from)
     }
 }
 
@@ -102,8 +113,21 @@ impl PlrsConfig {
 /// values an uninterrupted one would.
 ///
 /// Unlike burn's cosine/linear/exponential schedulers, any positive bounds are accepted, including
-/// `L_max > 1`. Use it through [`ModuleLrScheduler::from`] (or [`PlrsConfig::init_module`]) with
-/// burn's `Learner` or a hand-written loop.
+/// `L_max > 1`. Use it through [`PlrsConfig::init`] with burn's `Learner` or a hand-written loop:
+///
+/// ```
+/// use burn::lr_scheduler::LrScheduler;
+/// use ember_optim::PlrsConfig;
+///
+/// // Where `CosineAnnealingLrSchedulerConfig::new(0.1, steps).init().unwrap()` went:
+/// let scheduler = PlrsConfig::new(0.07, 0.1).with_seed(7).init().unwrap();
+///
+/// let mut bare = PlrsConfig::new(0.07, 0.1).with_seed(7).build()?;
+/// let lr = bare.step();
+/// assert!((0.07..=0.1).contains(&lr));
+/// assert_eq!(PlrsConfig::new(0.1, 0.07).try_init().err().unwrap().field, "max_lr");
+/// # Ok::<(), ember_optim::OptimConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Plrs {
     min_lr: f64,
@@ -205,7 +229,7 @@ mod tests {
     #[test]
     fn draws_stay_in_bounds_and_cover_them() {
         let (a, b) = (0.07, 0.1);
-        let draws = take(&mut plrs(a, b).with_seed(3).init().unwrap(), 20_000);
+        let draws = take(&mut plrs(a, b).with_seed(3).build().unwrap(), 20_000);
         assert!(draws.iter().all(|&lr| (a..=b).contains(&lr)));
         // P(min > a + 1e-3·(b − a)) = (1 − 1e-3)^20000 ≈ 2e-9 for a uniform law: the draws must
         // reach both ends, which a wrong scaling (e.g. into [a, (a + b) / 2]) would not.
@@ -220,7 +244,7 @@ mod tests {
         // Bounds above 1, which burn's own schedulers reject.
         let (a, b) = (2.0_f64, 5.0_f64);
         let n = 20_000;
-        let mut draws = take(&mut plrs(a, b).with_seed(11).init().unwrap(), n);
+        let mut draws = take(&mut plrs(a, b).with_seed(11).build().unwrap(), n);
         let nf = n as f64;
         let mean = draws.iter().sum::<f64>() / nf;
         let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (nf - 1.0);
@@ -257,7 +281,7 @@ mod tests {
     fn consecutive_draws_are_uncorrelated() {
         let (a, b) = (0.1, 0.2);
         let n = 20_000;
-        let draws = take(&mut plrs(a, b).with_seed(5).init().unwrap(), n);
+        let draws = take(&mut plrs(a, b).with_seed(5).build().unwrap(), n);
         let mean = (a + b) / 2.0;
         let var = (b - a) * (b - a) / 12.0;
         let lag1 = draws
@@ -274,9 +298,9 @@ mod tests {
 
     #[test]
     fn same_seed_same_sequence_different_seed_different() {
-        let first = take(&mut plrs(0.1, 0.2).with_seed(42).init().unwrap(), 100);
-        let again = take(&mut plrs(0.1, 0.2).with_seed(42).init().unwrap(), 100);
-        let other = take(&mut plrs(0.1, 0.2).with_seed(43).init().unwrap(), 100);
+        let first = take(&mut plrs(0.1, 0.2).with_seed(42).build().unwrap(), 100);
+        let again = take(&mut plrs(0.1, 0.2).with_seed(42).build().unwrap(), 100);
+        let other = take(&mut plrs(0.1, 0.2).with_seed(43).build().unwrap(), 100);
         assert_eq!(first, again);
         assert!(first.iter().zip(&other).all(|(x, y)| x != y));
     }
@@ -284,17 +308,17 @@ mod tests {
     #[test]
     fn record_mid_run_continues_the_same_sequence() {
         let config = plrs(0.35, 0.4).with_seed(7);
-        let mut uninterrupted = config.init().unwrap();
+        let mut uninterrupted = config.build().unwrap();
         let expected = take(&mut uninterrupted, 200);
 
-        let mut first_half = config.init().unwrap();
+        let mut first_half = config.build().unwrap();
         assert_eq!(take(&mut first_half, 73), expected[..73]);
         // Through burnpack bytes, as a checkpoint would store it.
         let bytes = first_half.to_record().into_bytes().unwrap();
         let record = LrSchedulerRecord::from_bytes(bytes).unwrap();
 
         // The record carries the seed: a scheduler built with another one still resumes.
-        let mut resumed = config.clone().with_seed(999).init().unwrap();
+        let mut resumed = config.clone().with_seed(999).build().unwrap();
         resumed.load_record(record);
         assert_eq!(resumed.steps_taken(), 73);
         assert_eq!(resumed.seed(), 7);
@@ -304,16 +328,16 @@ mod tests {
     #[test]
     fn record_round_trips_through_module_lr_scheduler() {
         let config = plrs(2.0, 5.0).with_seed(21).with_steps_per_epoch(Some(4));
-        let mut uninterrupted = config.init_module().unwrap();
+        let mut uninterrupted = config.try_init().unwrap();
         let expected: Vec<f64> = (0..60).map(|_| uninterrupted.step().base()).collect();
 
-        let mut first_half = ModuleLrScheduler::from(config.init().unwrap());
+        let mut first_half = ModuleLrScheduler::from(config.build().unwrap());
         let head: Vec<f64> = (0..23).map(|_| first_half.step().base()).collect();
         assert_eq!(head, expected[..23]);
         let bytes = first_half.to_record().into_bytes().unwrap();
         let record = LrSchedulerRecord::from_bytes(bytes).unwrap();
 
-        let mut resumed = config.init_module().unwrap().load_record(record);
+        let mut resumed = config.try_init().unwrap().load_record(record);
         let tail: Vec<f64> = (23..60).map(|_| resumed.step().base()).collect();
         assert_eq!(tail, expected[23..]);
     }
@@ -324,7 +348,7 @@ mod tests {
         let mut scheduler = plrs(0.1, 0.2)
             .with_steps_per_epoch(Some(steps_per_epoch))
             .with_seed(1)
-            .init()
+            .build()
             .unwrap();
         let lrs = take(&mut scheduler, 8 * steps_per_epoch);
         let epochs: Vec<&[f64]> = lrs.chunks(steps_per_epoch).collect();
@@ -335,7 +359,7 @@ mod tests {
             assert_ne!(pair[0][0], pair[1][0]);
         }
         // Epoch e uses the stream's e-th draw: the per-step scheduler's η_e.
-        let per_step = take(&mut plrs(0.1, 0.2).with_seed(1).init().unwrap(), 8);
+        let per_step = take(&mut plrs(0.1, 0.2).with_seed(1).build().unwrap(), 8);
         let firsts: Vec<f64> = epochs.iter().map(|epoch| epoch[0]).collect();
         assert_eq!(firsts, per_step);
     }
@@ -343,14 +367,18 @@ mod tests {
     #[test]
     fn warmup_is_linear_then_random() {
         let (a, b) = (0.1, 0.5);
-        let mut scheduler = plrs(a, b).with_warmup_steps(4).with_seed(9).init().unwrap();
+        let mut scheduler = plrs(a, b)
+            .with_warmup_steps(4)
+            .with_seed(9)
+            .build()
+            .unwrap();
         let lrs = take(&mut scheduler, 50);
         // η_t = a + (b − a)·t/4 for t < 4.
         for (lr, expected) in lrs.iter().zip([0.1, 0.2, 0.3, 0.4]) {
             assert!((lr - expected).abs() < 1e-12, "{lr} vs {expected}");
         }
         // Afterwards the draws are the ones the seed gives without a warm-up, at the same t.
-        let no_warmup = take(&mut plrs(a, b).with_seed(9).init().unwrap(), 50);
+        let no_warmup = take(&mut plrs(a, b).with_seed(9).build().unwrap(), 50);
         assert_eq!(lrs[4..], no_warmup[4..]);
         assert!(lrs[4..].iter().all(|&lr| (a..=b).contains(&lr)));
     }
@@ -361,7 +389,7 @@ mod tests {
             .with_warmup_steps(7)
             .with_steps_per_epoch(Some(5))
             .with_seed(2)
-            .init()
+            .build()
             .unwrap();
         let lrs = take(&mut scheduler, 20);
         for (t, lr) in lrs.iter().enumerate().take(7) {
@@ -377,13 +405,13 @@ mod tests {
 
     #[test]
     fn equal_bounds_give_a_constant() {
-        let lrs = take(&mut plrs(0.3, 0.3).init().unwrap(), 10);
+        let lrs = take(&mut plrs(0.3, 0.3).build().unwrap(), 10);
         assert!(lrs.iter().all(|&lr| lr == 0.3));
     }
 
     #[test]
     fn bad_configs_are_rejected_naming_the_field() {
-        let field = |config: PlrsConfig| config.init().unwrap_err().field;
+        let field = |config: PlrsConfig| config.build().unwrap_err().field;
         assert_eq!(field(plrs(0.0, 0.1)), "min_lr");
         assert_eq!(field(plrs(-0.1, 0.1)), "min_lr");
         assert_eq!(field(plrs(f64::NAN, 0.1)), "min_lr");
@@ -393,11 +421,11 @@ mod tests {
             field(plrs(0.1, 0.2).with_steps_per_epoch(Some(0))),
             "steps_per_epoch"
         );
-        let message = plrs(0.2, 0.1).init().unwrap_err().to_string();
+        let message = plrs(0.2, 0.1).build().unwrap_err().to_string();
         assert_eq!(
             message,
             "invalid optimizer config field `max_lr`: PlrsConfig.max_lr = 0.1: expected a number >= min_lr"
         );
-        assert!(plrs(2.0, 5.0).init().is_ok());
+        assert!(plrs(2.0, 5.0).build().is_ok());
     }
 }

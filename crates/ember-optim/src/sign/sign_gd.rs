@@ -5,7 +5,7 @@ use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::SignDescent;
-use crate::assemble::into_module_optimizer;
+use crate::assemble::{into_module_optimizer, or_fail};
 use crate::field_check::FieldCheck;
 use crate::transform::DecoupledWeightDecay;
 use crate::OptimConfigError;
@@ -14,6 +14,14 @@ use crate::OptimConfigError;
 ///
 /// There is no gradient clipping option: value clipping and per-tensor norm clipping never change
 /// the sign of a gradient entry, so they cannot change a SignGD step.
+///
+/// ```
+/// use ember_optim::SignGdConfig;
+///
+/// let optim = SignGdConfig::new().with_weight_decay(1e-4).init();
+/// let err = SignGdConfig::new().with_weight_decay(-1.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "weight_decay");
+/// ```
 #[derive(Config, Debug)]
 pub struct SignGdConfig {
     /// λ, decoupled weight decay `θ ← θ·(1 − η·λ)` applied before the sign step (`0`: none, the
@@ -63,12 +71,17 @@ impl SignGdConfig {
         })
     }
 
-    /// Initialize SignGD for a whole module.
+    /// SignGD for a whole module: the drop-in for `SgdConfig::new().init()`.
     ///
-    /// # Errors
+    /// # Panics
     ///
-    /// As [`build`](Self::build).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
+    /// On an invalid config, with [`try_init`](Self::try_init)'s message naming the field.
+    pub fn init(&self) -> ModuleOptimizer {
+        or_fail(self.try_init())
+    }
+
+    /// [`init`](Self::init), returning the error naming the bad field instead of panicking.
+    pub fn try_init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
         Ok(into_module_optimizer(self.build()?, None))
     }
 }
@@ -141,7 +154,7 @@ mod tests {
         for bad in [-0.1, f64::NAN, f64::INFINITY] {
             let error = SignGdConfig::new()
                 .with_weight_decay(bad)
-                .init()
+                .try_init()
                 .err()
                 .unwrap();
             assert_eq!(error.field, "weight_decay");
@@ -160,13 +173,13 @@ mod tests {
     #[test]
     fn stateless_record_round_trips_through_bytes() {
         assert_resume_against_opposed_gradient(
-            || SignGdConfig::new().with_weight_decay(0.01).init().unwrap(),
+            || SignGdConfig::new().with_weight_decay(0.01).init(),
             false,
         );
     }
 
     #[test]
     fn least_squares_loss_decreases() {
-        assert_decreases_least_squares(|| SignGdConfig::new().init().unwrap(), 0.05);
+        assert_decreases_least_squares(|| SignGdConfig::new().init(), 0.05);
     }
 }

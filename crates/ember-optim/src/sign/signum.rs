@@ -2,17 +2,24 @@
 
 use burn::config::Config;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::optim::{LearningRate, ModuleOptimizer, Optimizer};
+use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
 use super::SignDescent;
-use crate::assemble::into_module_optimizer;
 use crate::field_check::FieldCheck;
 use crate::transform::{in_dtype, DecoupledWeightDecay, ExponentialMovingAverage};
 use crate::OptimConfigError;
 use crate::RecordState;
 
 /// Configuration of [`Signum`]. The learning rate η is not here: burn passes it to each step.
+///
+/// ```
+/// use ember_optim::SignumConfig;
+///
+/// let optim = SignumConfig::new().with_beta(0.95).init();
+/// let err = SignumConfig::new().with_beta(1.0).try_init().err().unwrap();
+/// assert_eq!(err.field, "beta");
+/// ```
 #[derive(Config, Debug)]
 pub struct SignumConfig {
     /// β, the momentum of `m ← β·m + (1 − β)·g`; Bernstein et al. use 0.9, and `0` gives SignGD.
@@ -23,7 +30,7 @@ pub struct SignumConfig {
     /// Must be ≥ 0.
     #[config(default = 0.0)]
     pub weight_decay: f64,
-    /// Per-parameter gradient clipping, applied by [`init`](Self::init) only. Unlike in SignGD it
+    /// Per-parameter gradient clipping, applied by the `init` methods only. Unlike in SignGD it
     /// can change the step, since it reweights the gradients that enter the average.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -82,17 +89,7 @@ impl SignumConfig {
         })
     }
 
-    /// Initialize Signum for a whole module.
-    ///
-    /// # Errors
-    ///
-    /// As [`build`](Self::build).
-    pub fn init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
-        Ok(into_module_optimizer(
-            self.build()?,
-            self.grad_clipping.as_ref(),
-        ))
-    }
+    crate::assemble::module_optimizer_init!();
 }
 
 impl Optimizer for Signum {
@@ -194,7 +191,7 @@ mod tests {
 
     #[test]
     fn bad_configs_are_rejected_naming_the_field() {
-        let field = |config: SignumConfig| config.init().err().unwrap().field;
+        let field = |config: SignumConfig| config.try_init().err().unwrap().field;
         for bad in [1.0, 1.5, -0.1, f64::NAN] {
             assert_eq!(field(SignumConfig::new().with_beta(bad)), "beta");
         }
@@ -212,13 +209,13 @@ mod tests {
 
     #[test]
     fn resumes_identically_through_bytes() {
-        let create = || SignumConfig::new().with_weight_decay(0.01).init().unwrap();
+        let create = || SignumConfig::new().with_weight_decay(0.01).init();
         assert_resume(create);
         assert_resume_against_opposed_gradient(create, true);
     }
 
     #[test]
     fn least_squares_loss_decreases() {
-        assert_decreases_least_squares(|| SignumConfig::new().init().unwrap(), 0.05);
+        assert_decreases_least_squares(|| SignumConfig::new().init(), 0.05);
     }
 }

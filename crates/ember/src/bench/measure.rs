@@ -8,10 +8,12 @@
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::optim::ModuleOptimizer;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::tensor::Tensor;
 use ember_data::epoch_order;
 use ember_models::AnyClassifier;
-use ember_optim::closure::{isolated_copy, ParamVec};
+use ember_optim::closure::isolated_copy;
 use ember_optim::{Batch, Objective};
 use ember_train::{BatchObjective, OptimizerSpec, PassCounts, StepRule};
 
@@ -72,7 +74,6 @@ pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
     // One gradient of the initial model, reused every step: the update's cost does not depend on
     // the gradient's values, and the forward and backward passes are not what is timed here.
     let (_, grads) = w.objective().gradient(&w.model, Batch::Current);
-    let grads = ParamVec::from_grads(&w.model, &grads);
     let mut arms = specs
         .iter()
         .map(|spec| Ok(Arm::new(spec.build(w.batch_size)?, w)))
@@ -87,7 +88,7 @@ pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
         for arm in arms.iter_mut() {
             // A fresh copy each step, owned by the step alone as a real gradient would be (an
             // optimizer may then update it in place).
-            let step_grads = grads.mul_scalar(1.0).to_grads(arm.model());
+            let step_grads = copy_of(&grads, arm.model());
             w.sync()?;
             let start = Instant::now();
             let model = arm.take_model();
@@ -247,4 +248,25 @@ pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
         relative_to_first_device: f64::NAN,
         step,
     })
+}
+
+/// A fresh copy of `grads` for `model`'s parameters.
+fn copy_of<M: Module>(grads: &GradientsParams, model: &M) -> GradientsParams {
+    struct Copy<'a> {
+        from: &'a GradientsParams,
+        to: GradientsParams,
+    }
+    impl ModuleVisitor for Copy<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.from.get::<D>(param.id) {
+                self.to.register(param.id, g.mul_scalar(1.0));
+            }
+        }
+    }
+    let mut copy = Copy {
+        from: grads,
+        to: GradientsParams::new(),
+    };
+    model.visit(&mut copy);
+    copy.to
 }
