@@ -40,6 +40,36 @@ fn sgd() -> OptimizerSpec {
         .expect("defaults() holds SGD")
 }
 
+/// Every per-parameter optimizer with its defaults, then IF-Shampoo and Shampoo again with their
+/// factors (inverse roots) updated every second step, the paper's T = 2: T sets their cost, and the
+/// steps in between reuse what the last update computed.
+fn update_specs() -> Vec<OptimizerSpec> {
+    let mut specs = OptimizerSpec::defaults();
+    let every_second: Vec<OptimizerSpec> = specs
+        .iter()
+        .filter_map(|spec| match spec {
+            OptimizerSpec::IfShampoo(c) => Some(OptimizerSpec::IfShampoo(
+                c.clone().with_update_every(2),
+            )),
+            OptimizerSpec::Shampoo(c) => {
+                Some(OptimizerSpec::Shampoo(c.clone().with_update_every(2)))
+            }
+            _ => None,
+        })
+        .collect();
+    specs.extend(every_second);
+    specs
+}
+
+/// The row label: the optimizer's name, with T for the Kronecker methods.
+fn label(spec: &OptimizerSpec) -> String {
+    match spec {
+        OptimizerSpec::IfShampoo(c) => format!("{} (T = {})", spec.name(), c.update_every),
+        OptimizerSpec::Shampoo(c) => format!("{} (T = {})", spec.name(), c.update_every),
+        _ => spec.name().into(),
+    }
+}
+
 /// One optimizer under test and the model it trains.
 struct Arm<O> {
     optimizer: O,
@@ -67,10 +97,10 @@ impl<O> Arm<O> {
     }
 }
 
-/// The update of every optimizer of [`OptimizerSpec::defaults`] on the gradients of one batch,
+/// The update of every optimizer of [`update_specs`] on the gradients of one batch,
 /// relative to Adam's, and the state each keeps per trainable parameter.
 pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
-    let specs = OptimizerSpec::defaults();
+    let specs = update_specs();
     // One gradient of the initial model, reused every step: the update's cost does not depend on
     // the gradient's values, and the forward and backward passes are not what is timed here.
     let (_, grads) = w.objective().gradient(&w.model, Batch::Current);
@@ -106,13 +136,13 @@ pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
         let state_bytes = arm
             .optimizer
             .into_bytes()
-            .map_err(|e| anyhow::anyhow!("{} state: {e}", spec.name()))?
+            .map_err(|e| anyhow::anyhow!("{} state: {e}", label(spec)))?
             .len();
         let adam = rows.first().map_or(step.median_s, |r| r.step.median_s);
         rows.push(UpdateRow {
             device: w.choice.to_string(),
             model: w.kind.name().into(),
-            optimizer: spec.name().into(),
+            optimizer: label(spec),
             relative_to_adam: step.median_s / adam,
             step,
             state_bytes_per_param: state_bytes as f64 / trainable,
