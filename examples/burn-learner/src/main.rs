@@ -41,13 +41,21 @@ fn every_optimizer(root: &std::path::Path) {
         );
     }
 
-    // Resume: the RF-RMSProp run above left checkpoints; continue it from epoch 1.
-    let dir = root.join(OptimizerChoice::RfRmsProp.name());
-    let uninterrupted = train(OptimizerChoice::RfRmsProp, &settings, &dir, None);
-    let resumed = train(OptimizerChoice::RfRmsProp, &settings, &dir, Some(1));
+    // Resume: train RF-RMSProp for one epoch, then continue that run from its epoch-1 checkpoint
+    // to the full length, and compare with the uninterrupted run above.
+    let choice = OptimizerChoice::RfRmsProp;
+    let uninterrupted = train(choice, &settings, &root.join(choice.name()), None);
+    let dir = root.join("resumed");
+    let one_epoch = Settings {
+        epochs: 1,
+        ..settings.clone()
+    };
+    let _ = train(choice, &one_epoch, &dir, None);
+    let resumed = train(choice, &settings, &dir, Some(1));
     println!(
-        "\nRF-RMSProp resumed from epoch 1: validation loss {:.6} (uninterrupted {:.6}); \
-         parameters identical: {}",
+        "\nRF-RMSProp, 1 epoch then resumed from its checkpoint to {}: validation loss {:.6} \
+         (uninterrupted {:.6}); parameters identical: {}",
+        settings.epochs,
         resumed.loss,
         uninterrupted.loss,
         resumed.parameters == uninterrupted.parameters
