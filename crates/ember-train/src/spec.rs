@@ -13,9 +13,9 @@ use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
 use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
 use ember_optim::{
-    DirectionRule, GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig, RfAdamWConfig,
-    RfRmsPropConfig, SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig,
-    ZoSgdConfig,
+    DirectionRule, GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig,
+    RfAdamWConfig, RfRmsPropConfig, SamConfig, ShampooConfig, SignGdConfig, SignumConfig,
+    SvrgConfig, VamoConfig, ZoSgdConfig,
 };
 
 use crate::StepRule;
@@ -348,16 +348,32 @@ impl OptimizerSpec {
         let b = batch_size;
         match self {
             OptimizerSpec::RfRmsprop(c) => {
-                return Ok(RfRmsPropConfig { batch_size: b, ..c.clone() }.try_init()?)
+                let with_run_b = RfRmsPropConfig {
+                    batch_size: b,
+                    ..c.clone()
+                };
+                return Ok(with_run_b.try_init()?);
             }
             OptimizerSpec::RfAdagrad(c) => {
-                return Ok(RfAdaGradConfig { batch_size: b, ..c.clone() }.try_init()?)
+                let with_run_b = RfAdaGradConfig {
+                    batch_size: b,
+                    ..c.clone()
+                };
+                return Ok(with_run_b.try_init()?);
             }
             OptimizerSpec::RfAdamw(c) => {
-                return Ok(RfAdamWConfig { batch_size: b, ..c.clone() }.try_init()?)
+                let with_run_b = RfAdamWConfig {
+                    batch_size: b,
+                    ..c.clone()
+                };
+                return Ok(with_run_b.try_init()?);
             }
             OptimizerSpec::IfShampoo(c) => {
-                return Ok(IfShampooConfig { batch_size: b, ..c.clone() }.try_init()?)
+                let with_run_b = IfShampooConfig {
+                    batch_size: b,
+                    ..c.clone()
+                };
+                return Ok(with_run_b.try_init()?);
             }
             OptimizerSpec::Shampoo(c) => return Ok(c.try_init()?),
             OptimizerSpec::SignGd(c) => return Ok(c.try_init()?),

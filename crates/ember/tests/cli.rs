@@ -522,8 +522,16 @@ fn bench_report_writes_json_and_markdown_for_every_optimizer() {
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(report["ember_commit"], "test123");
     assert_eq!(report["devices"], serde_json::json!(["flex"]));
-    // 10 per-parameter optimizers and Adam + 5 closure optimizers, for each of the two models.
-    assert_eq!(report["updates"].as_array().unwrap().len(), 20);
+    // 10 per-parameter optimizers (and IF-Shampoo and Shampoo again at T = 2), and Adam + 5
+    // closure optimizers, for each of the two models.
+    assert_eq!(report["updates"].as_array().unwrap().len(), 24);
+    let labels: Vec<&str> = report["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["optimizer"].as_str())
+        .collect();
+    assert!(labels.contains(&"if-shampoo (T = 2)"), "{labels:?}");
     assert_eq!(report["whole_steps"].as_array().unwrap().len(), 12);
     assert_eq!(report["end_to_end"].as_array().unwrap().len(), 2);
     let gam = report["whole_steps"]

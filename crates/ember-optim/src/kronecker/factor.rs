@@ -357,9 +357,9 @@ impl TensorAxes {
                 FactorStructure::Dense => {
                     KroneckerFactor::Dense(x.clone().matmul(x.clone().transpose()))
                 }
-                FactorStructure::Diagonal => KroneckerFactor::Diagonal(
-                    x.clone().square().sum_dim(1).reshape([self.dims[n]]),
-                ),
+                FactorStructure::Diagonal => {
+                    KroneckerFactor::Diagonal(x.clone().square().sum_dim(1).reshape([self.dims[n]]))
+                }
             });
             if n + 1 < order {
                 let next = self.dims[n + 1];

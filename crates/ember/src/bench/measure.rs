@@ -48,9 +48,9 @@ fn update_specs() -> Vec<OptimizerSpec> {
     let every_second: Vec<OptimizerSpec> = specs
         .iter()
         .filter_map(|spec| match spec {
-            OptimizerSpec::IfShampoo(c) => Some(OptimizerSpec::IfShampoo(
-                c.clone().with_update_every(2),
-            )),
+            OptimizerSpec::IfShampoo(c) => {
+                Some(OptimizerSpec::IfShampoo(c.clone().with_update_every(2)))
+            }
             OptimizerSpec::Shampoo(c) => {
                 Some(OptimizerSpec::Shampoo(c.clone().with_update_every(2)))
             }
