@@ -38,6 +38,11 @@ pub struct LoopState {
     /// Best test accuracy of the epochs done so far (`None` before the first evaluation).
     #[serde(default)]
     pub best_test_accuracy: Option<f64>,
+    /// Fingerprint of the training and test data the run trains on (images, labels, shape), so
+    /// that a resume on different data is refused (absent in checkpoints written before it was
+    /// kept).
+    #[serde(default)]
+    pub data_fingerprint: Option<String>,
 }
 
 /// A checkpoint that failed to load, and why.
@@ -122,7 +127,7 @@ impl CheckpointStore {
         write_atomically(&partial.join(STATE_FILE), &state_json).map_err(|e| fail(&partial, &e))?;
 
         if done.exists() {
-            fs::remove_dir_all(&done).map_err(|e| fail(&done, &e))?;
+            remove_checkpoint(&done).map_err(|e| fail(&done, &e))?;
         }
         fs::rename(&partial, &done).map_err(|e| fail(&done, &e))?;
         sync_dir(&self.dir).map_err(|e| fail(&self.dir, &e))?;
@@ -222,17 +227,32 @@ impl CheckpointStore {
         })
     }
 
-    /// Removes all but the newest `keep` checkpoints and any leftover `.partial` folders.
+    /// Removes all but the newest `keep` checkpoints and any leftover `.partial` or `.removing`
+    /// folders.
     fn prune(&self) {
         for old in self.list().into_iter().skip(self.keep) {
-            let _ = fs::remove_dir_all(old);
+            let _ = remove_checkpoint(&old);
         }
         if let Ok(entries) = fs::read_dir(&self.dir) {
             for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".partial") {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".partial") || name.ends_with(".removing") {
                     let _ = fs::remove_dir_all(e.path());
                 }
             }
         }
     }
+}
+
+/// Deletes a checkpoint folder without ever leaving a half-deleted one under a complete name: it is
+/// first renamed to `<name>.removing` (which [`CheckpointStore::list`] ignores), then removed.
+fn remove_checkpoint(path: &Path) -> std::io::Result<()> {
+    let mut doomed = path.as_os_str().to_owned();
+    doomed.push(".removing");
+    let doomed = PathBuf::from(doomed);
+    if doomed.exists() {
+        fs::remove_dir_all(&doomed)?;
+    }
+    fs::rename(path, &doomed)?;
+    fs::remove_dir_all(&doomed)
 }

@@ -179,6 +179,22 @@ impl CompareSpec {
         if self.train.batch_size == 0 {
             return bad("train.batch_size", "must be at least 1".into());
         }
+        for (field, value) in [
+            ("train.eval_batch_size", self.train.eval_batch_size),
+            ("train.log_every", self.train.log_every),
+            ("data.train_subset", self.data.train_subset),
+            ("data.test_subset", self.data.test_subset),
+        ] {
+            if value == Some(0) {
+                return bad(field, "must be at least 1 when given".into());
+            }
+        }
+        if let Err(e) = self.train.device.parse::<crate::DeviceChoice>() {
+            return bad("train.device", e.to_string());
+        }
+        if let Err(e) = self.data.dataset.parse::<crate::DatasetSpec>() {
+            return bad("data.dataset", e.to_string());
+        }
         if self.arms.is_empty() {
             return bad("arm", "needs at least one [[arm]]".into());
         }
@@ -223,8 +239,16 @@ impl CompareSpec {
     }
 
     /// Whether `run` finished with this spec's epoch count (`summary.json` written for it). A run
-    /// that stopped early, or finished fewer epochs than the spec now asks for, is resumed instead.
+    /// that stopped early, or finished fewer epochs than the spec now asks for, is resumed instead;
+    /// one that finished more is neither (see [`CompareSpec::finished_epochs`]).
     pub fn finished(&self, run: &RunDir) -> bool {
+        self.finished_epochs(run) == Some(self.train.epochs)
+    }
+
+    /// The epochs `run` finished, if its `summary.json` says it finished. A run that finished more
+    /// epochs than the spec asks for must not be resumed: that would rewrite its summary for a
+    /// model trained longer than the spec says.
+    pub fn finished_epochs(&self, run: &RunDir) -> Option<usize> {
         #[derive(Deserialize)]
         struct File {
             summary: TrainSummary,
@@ -232,7 +256,7 @@ impl CompareSpec {
         std::fs::read(run.summary())
             .ok()
             .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
-            .is_some_and(|f| f.summary.epochs == self.train.epochs)
+            .map(|f| f.summary.epochs)
     }
 
     /// The `ember train` arguments (after `train`) of `arm` with `seed`, shared sections first so
@@ -373,7 +397,8 @@ pub struct ReportError {
     pub message: String,
 }
 
-/// Collects the finished runs of every arm (`summary.json` present) under `runs_dir`.
+/// Collects the finished runs of every arm (`summary.json` present, for the spec's epoch count)
+/// under `runs_dir`.
 pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmResult>, ReportError> {
     spec.arms
         .iter()
@@ -399,6 +424,15 @@ pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmRes
                     }
                     let file: File = serde_json::from_slice(&text)
                         .map_err(|e| fail(&run.summary(), format!("unreadable summary: {e}")))?;
+                    if file.summary.epochs != spec.train.epochs {
+                        tracing::warn!(
+                            "{}: finished {} epochs, the spec asks for {}: left out of the report",
+                            run.root().display(),
+                            file.summary.epochs,
+                            spec.train.epochs
+                        );
+                        continue;
+                    }
                     let records = read_metrics(&run.metrics())
                         .map_err(|e| fail(&run.metrics(), e.to_string()))?;
                     summaries.push(file.summary);
@@ -563,6 +597,8 @@ const PLOTS: [(&str, &str, bool, bool); 4] = [
 ];
 
 /// Writes the report's plots into `out`: one line per arm (mean over seeds), shaded min–max band.
+/// Call it after `results.md` is written: a plot that cannot be drawn is logged as a warning and
+/// left out of the returned list, never an error that loses the report.
 pub fn write_plots(
     spec: &CompareSpec,
     results: &[ArmResult],
@@ -617,11 +653,11 @@ pub fn write_plots(
             plot = plot.series(r.name.clone(), line).band(band);
         }
         let path = out.join(file);
-        plot.write(&path).map_err(|e| ReportError {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        written.push(path);
+        // results.md holds the numbers; a plot that cannot be drawn (no font, say) only warns.
+        match plot.write(&path) {
+            Ok(()) => written.push(path),
+            Err(e) => tracing::warn!("plot {} not drawn: {e}", path.display()),
+        }
     }
     Ok(written)
 }

@@ -17,7 +17,7 @@ mod spec;
 mod step_rule;
 mod trainer;
 
-pub use atomic::write_atomically;
+pub use atomic::{write_atomically, AtomicFile};
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
 pub use compare::{
     collect_results, render_results, write_plots, ArmResult, ArmSpec, CompareSpec,
@@ -29,14 +29,14 @@ pub use guard::{
     first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
 };
 pub use lr_find::{
-    lr_find, lr_find_curve, round_significant, write_lr_find, LossTracker, LrFindCurve,
-    LrFindError, LrFindFiles, LrFindPoint, LrFindSettings, LrSuggestion, MAX_LR_FRACTION,
-    MIN_LR_RATIO,
+    lr_find, lr_find_curve, round_significant, write_lr_find, write_lr_find_data,
+    write_lr_find_plot, LossTracker, LrFindCurve, LrFindError, LrFindFiles, LrFindPoint,
+    LrFindSettings, LrSuggestion, MAX_LR_FRACTION, MIN_LR_RATIO,
 };
 pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
 pub use objective::{BatchObjective, PassCounts};
 pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
-pub use run_dir::RunDir;
+pub use run_dir::{existing_runs, NoSuchRun, RunDir};
 pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};
 pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
 pub use step_rule::StepRule;

@@ -350,14 +350,17 @@ pub struct LrFindFiles {
     pub csv: PathBuf,
     pub json: PathBuf,
     pub plot: PathBuf,
+    /// Whether `plot` was drawn; a plot that cannot be drawn (no font, say) is a warning, never a
+    /// lost result.
+    pub plot_drawn: bool,
 }
 
-/// Writes `lr_find.csv` (`step,lr,loss,smoothed_loss`), `lr_find.json` (settings, suggestion, the
-/// rule, and `config`: whatever else the caller wants recorded, e.g. model and optimizer) and
-/// `lr_find.png` (raw and smoothed loss against a logarithmic lr axis, the suggested bounds as
-/// vertical lines) into `dir`, creating it. Without a suggestion the curve is still written, for
-/// diagnosis.
-pub fn write_lr_find(
+/// Writes the numbers of a range test: `lr_find.csv` (`step,lr,loss,smoothed_loss`) and
+/// `lr_find.json` (settings, suggestion, the rule, and `config`: whatever else the caller wants
+/// recorded, e.g. model and optimizer) into `dir`, creating it. Without a suggestion the curve is
+/// still written, for diagnosis. The plot is [`write_lr_find_plot`]'s job, to be called after the
+/// numbers are safe (and printed).
+pub fn write_lr_find_data(
     dir: &Path,
     settings: &LrFindSettings,
     curve: &LrFindCurve,
@@ -373,6 +376,7 @@ pub fn write_lr_find(
         csv: dir.join("lr_find.csv"),
         json: dir.join("lr_find.json"),
         plot: dir.join("lr_find.png"),
+        plot_drawn: false,
     };
 
     let mut csv = String::from("step,lr,loss,smoothed_loss\n");
@@ -393,8 +397,42 @@ pub fn write_lr_find(
     });
     let bytes = serde_json::to_vec_pretty(&json).expect("lr-find report serialises");
     crate::write_atomically(&files.json, &bytes).map_err(io(&files.json))?;
+    Ok(files)
+}
 
-    plot_curve(curve, suggestion, settings.divergence_factor).write(&files.plot)?;
+/// Draws `lr_find.png` (raw and smoothed loss against a logarithmic lr axis, the suggested bounds
+/// as vertical lines) at `files.plot`. A failure here loses nothing: the numbers are already in
+/// `files.csv` and `files.json`. Returns whether the plot was drawn; a failure is logged as a
+/// warning.
+pub fn write_lr_find_plot(
+    files: &mut LrFindFiles,
+    settings: &LrFindSettings,
+    curve: &LrFindCurve,
+    suggestion: Option<&LrSuggestion>,
+) -> bool {
+    match plot_curve(curve, suggestion, settings.divergence_factor).write(&files.plot) {
+        Ok(()) => files.plot_drawn = true,
+        Err(e) => tracing::warn!(
+            "lr-find plot {} not drawn: {e} (the numbers are in {} and {})",
+            files.plot.display(),
+            files.csv.display(),
+            files.json.display()
+        ),
+    }
+    files.plot_drawn
+}
+
+/// [`write_lr_find_data`], then [`write_lr_find_plot`]: the numbers first, so that a plot that
+/// cannot be drawn is a warning (`plot_drawn == false`), never a lost result.
+pub fn write_lr_find(
+    dir: &Path,
+    settings: &LrFindSettings,
+    curve: &LrFindCurve,
+    suggestion: Option<&LrSuggestion>,
+    config: &serde_json::Value,
+) -> Result<LrFindFiles, LrFindError> {
+    let mut files = write_lr_find_data(dir, settings, curve, suggestion, config)?;
+    write_lr_find_plot(&mut files, settings, curve, suggestion);
     Ok(files)
 }
 

@@ -21,7 +21,7 @@ use crate::guard::{
 use crate::metrics::{MetricsRecord, MetricsWriter};
 use crate::objective::{BatchObjective, PassCounts};
 use crate::run_dir::RunDir;
-use crate::StepRule;
+use crate::{SchedulerSpec, StepRule};
 
 /// How long and in what slices to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -128,8 +128,40 @@ pub enum TrainError {
     Settings(#[from] crate::SpecError),
     #[error("run folder {0} already holds a run; pass --resume to continue it or choose another --run-name")]
     RunExists(PathBuf),
-    #[error("cannot resume {path}: its config differs in {fields:?} (only `epochs` may change on resume)")]
-    ConfigMismatch { path: PathBuf, fields: Vec<String> },
+    #[error(transparent)]
+    NoSuchRun(#[from] crate::NoSuchRun),
+    #[error("cannot write the run folder {path}: {source}")]
+    RunFolder {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot resume {path}: the run was started with a different {} ({}); a resumed run must continue the same trajectory, so start a new run (another --run-name) instead", .fields.join(", "), .changes.join("; "))]
+    ConfigMismatch {
+        path: PathBuf,
+        /// The settings that differ, e.g. `train.batch_size`.
+        fields: Vec<String>,
+        /// Each as `field: old → new`.
+        changes: Vec<String>,
+    },
+    #[error("cannot resume {path} with epochs = {requested}: it was started with epochs = {started} and its {schedule} schedule spans the whole run (epochs × steps per epoch), so a different epoch count would bend its learning-rate curve mid-run; resume with epochs = {started}, or start a new run")]
+    EpochsChangeSchedule {
+        path: PathBuf,
+        started: u64,
+        requested: usize,
+        schedule: String,
+    },
+    #[error("cannot resume {path} with epochs = {requested}: it has already trained {done} epochs (a finished run is never shortened or its summary rewritten); ask for at least {done} epochs, or start a new run")]
+    EpochsBelowDone {
+        path: PathBuf,
+        done: usize,
+        requested: usize,
+    },
+    #[error("cannot resume {path}: the training or test data differ from those the run was trained on (data fingerprint {checkpoint} in its checkpoint, {now} now); the data set, its files, subset or pixel noise changed, so start a new run")]
+    DataChanged {
+        path: PathBuf,
+        checkpoint: String,
+        now: String,
+    },
     #[error("training loss became {value} at step {step} (epoch {epoch}); {}; last good checkpoint kept in {checkpoints}", describe_parameter(.parameter))]
     NonFinite {
         value: f64,
@@ -194,7 +226,7 @@ pub fn train<M: ImageClassifier + 'static>(
 ) -> Result<TrainSummary, TrainError> {
     settings.validate(data.train.len())?;
     let store = CheckpointStore::new(run.checkpoints(), 2);
-    prepare_run_dir(run, run_config, resume, &store)?;
+    check_run_dir(run, run_config, settings, resume, &store)?;
 
     let TrainParts {
         mut model,
@@ -202,6 +234,7 @@ pub fn train<M: ImageClassifier + 'static>(
         mut scheduler,
     } = parts;
     let num_params = model.num_params();
+    let fingerprint = data_fingerprint(data);
     let mut state = LoopState {
         epochs_done: 0,
         step: 0,
@@ -210,6 +243,7 @@ pub fn train<M: ImageClassifier + 'static>(
         file_sizes: [0; 3],
         skipped_steps: 0,
         best_test_accuracy: None,
+        data_fingerprint: Some(fingerprint.clone()),
     };
     if resume {
         let restored = store.restore_latest(&model, &optimizer, &scheduler, |e| {
@@ -217,6 +251,22 @@ pub fn train<M: ImageClassifier + 'static>(
         });
         match restored {
             Some(r) => {
+                if r.state.epochs_done > settings.epochs {
+                    return Err(TrainError::EpochsBelowDone {
+                        path: run.root().to_path_buf(),
+                        done: r.state.epochs_done,
+                        requested: settings.epochs,
+                    });
+                }
+                if let Some(old) = &r.state.data_fingerprint {
+                    if *old != fingerprint {
+                        return Err(TrainError::DataChanged {
+                            path: run.root().to_path_buf(),
+                            checkpoint: old.clone(),
+                            now: fingerprint,
+                        });
+                    }
+                }
                 tracing::info!(
                     "resuming from {} (epoch {} done, step {})",
                     r.path.display(),
@@ -227,13 +277,26 @@ pub fn train<M: ImageClassifier + 'static>(
                 optimizer = r.optimizer;
                 scheduler = r.scheduler;
                 state = r.state;
+                state.data_fingerprint = Some(fingerprint.clone());
             }
             None => tracing::info!(
                 "no checkpoint in {}: starting from scratch",
                 run.root().display()
             ),
         }
+        if state.epochs_done == settings.epochs {
+            // A finished run: its summary stands as written; nothing is retrained or rewritten.
+            if let Some(summary) = finished_summary(run, settings.epochs) {
+                tracing::info!(
+                    "{} already finished its {} epochs: nothing to do",
+                    run.root().display(),
+                    settings.epochs
+                );
+                return Ok(summary);
+            }
+        }
     }
+    write_config(run, run_config)?;
     let resumed_from_epoch = state.epochs_done;
     let mut metrics =
         MetricsWriter::open(&run.metrics(), state.metrics_len).map_err(io_err(run.metrics()))?;
@@ -407,7 +470,8 @@ pub fn train<M: ImageClassifier + 'static>(
     let (final_train_loss, final_test_loss, final_test_accuracy) = match last {
         Some(l) => l,
         None => {
-            // Nothing left to train (resumed a finished run): report the model as it stands.
+            // Nothing left to train (a run stopped between its last checkpoint and its summary):
+            // report the model as it stands, with the last epoch's train loss from its metrics.
             let (loss, acc) = evaluate(
                 &model,
                 &data.test,
@@ -415,7 +479,17 @@ pub fn train<M: ImageClassifier + 'static>(
                 settings.eval_batch_size,
                 device,
             );
-            (f64::NAN, loss, acc)
+            let train_loss = crate::read_metrics(&run.metrics())
+                .ok()
+                .and_then(|records| {
+                    records
+                        .iter()
+                        .rev()
+                        .find(|r| r.kind == "epoch" && r.epoch == settings.epochs)
+                        .map(|r| r.train_loss)
+                })
+                .unwrap_or(f64::NAN);
+            (train_loss, loss, acc)
         }
     };
     let summary = TrainSummary {
@@ -445,64 +519,209 @@ pub fn train<M: ImageClassifier + 'static>(
     Ok(summary)
 }
 
-/// Creates the run folder and its `config.json`, refusing to overwrite an existing run unless
-/// resuming, and refusing to resume a run whose configuration differs (other than `epochs`).
-fn prepare_run_dir(
+/// Creates the run folder, refusing to overwrite an existing run unless resuming, to resume a run
+/// that does not exist, and to resume a run whose configuration differs in anything that would
+/// change its trajectory (see [`differing_fields`] and [`schedule_spans_the_run`]). Writes nothing
+/// but the folders; `config.json` is [`write_config`]'s, once the checkpoint has been checked too.
+fn check_run_dir(
     run: &RunDir,
     run_config: &serde_json::Value,
+    settings: &TrainSettings,
     resume: bool,
     store: &CheckpointStore,
 ) -> Result<(), TrainError> {
-    std::fs::create_dir_all(run.checkpoints()).map_err(io_err(run.checkpoints()))?;
-    let config_path = run.config();
-    if config_path.exists() {
-        if !resume {
-            if !store.list().is_empty() || run.metrics().exists() {
-                return Err(TrainError::RunExists(run.root().to_path_buf()));
-            }
-        } else {
-            let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
-            let old: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| TrainError::Io {
-                    path: config_path.clone(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                })?;
-            let fields = differing_fields(&old, run_config);
-            if !fields.is_empty() {
-                return Err(TrainError::ConfigMismatch {
-                    path: config_path,
-                    fields,
-                });
-            }
+    if resume {
+        run.ensure_resumable()?;
+        if let Some(done) = finished_epochs(run).filter(|&done| done > settings.epochs) {
+            return Err(TrainError::EpochsBelowDone {
+                path: run.root().to_path_buf(),
+                done,
+                requested: settings.epochs,
+            });
         }
     }
-    let bytes = serde_json::to_vec_pretty(run_config).expect("config serialises");
-    write_atomically(&config_path, &bytes).map_err(io_err(&config_path))
+    std::fs::create_dir_all(run.checkpoints()).map_err(|source| TrainError::RunFolder {
+        path: run.checkpoints(),
+        source,
+    })?;
+    let config_path = run.config();
+    if !config_path.exists() {
+        return Ok(());
+    }
+    if !resume {
+        if !store.list().is_empty() || run.metrics().exists() {
+            return Err(TrainError::RunExists(run.root().to_path_buf()));
+        }
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+    let old: serde_json::Value = serde_json::from_str(&text).map_err(|e| TrainError::Io {
+        path: config_path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+    })?;
+    let changes = differing_fields(&old, run_config);
+    if !changes.is_empty() {
+        return Err(TrainError::ConfigMismatch {
+            path: config_path,
+            fields: changes.iter().map(|(field, _)| field.clone()).collect(),
+            changes: changes
+                .into_iter()
+                .map(|(field, change)| format!("{field}: {change}"))
+                .collect(),
+        });
+    }
+    if let (Some(started), Some(schedule)) = (config_epochs(&old), schedule_spanning_the_run(&old))
+    {
+        if started != settings.epochs as u64 {
+            return Err(TrainError::EpochsChangeSchedule {
+                path: run.root().to_path_buf(),
+                started,
+                requested: settings.epochs,
+                schedule,
+            });
+        }
+    }
+    Ok(())
 }
 
-/// Top-level (and one level nested) keys whose values differ, ignoring `epochs` and `resume`.
-fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<String> {
-    let ignored = ["epochs", "resume"];
-    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
-        return vec!["<root>".into()];
+/// Writes the run's `config.json`.
+fn write_config(run: &RunDir, run_config: &serde_json::Value) -> Result<(), TrainError> {
+    let bytes = serde_json::to_vec_pretty(run_config).expect("config serialises");
+    write_atomically(&run.config(), &bytes).map_err(|source| TrainError::RunFolder {
+        path: run.config(),
+        source,
+    })
+}
+
+/// The run's `summary.json`, if it holds one: the run finished `summary.epochs` epochs.
+fn read_summary(run: &RunDir) -> Option<TrainSummary> {
+    #[derive(Deserialize)]
+    struct File {
+        summary: TrainSummary,
+    }
+    let bytes = std::fs::read(run.summary()).ok()?;
+    serde_json::from_slice::<File>(&bytes)
+        .ok()
+        .map(|f| f.summary)
+}
+
+/// The epochs a run finished, by its `summary.json`.
+fn finished_epochs(run: &RunDir) -> Option<usize> {
+    read_summary(run).map(|s| s.epochs)
+}
+
+/// The summary of a run that finished `epochs` epochs, if `summary.json` holds one.
+fn finished_summary(run: &RunDir, epochs: usize) -> Option<TrainSummary> {
+    read_summary(run).filter(|s| s.epochs == epochs)
+}
+
+/// Settings that may differ between a run and its resumption: `epochs` (checked on its own: it
+/// may change only when the schedule does not span the run), `resume`, and `progress` (display
+/// only).
+const FREE_ON_RESUME: [&str; 3] = ["epochs", "resume", "progress"];
+
+/// Keys (nested ones as `a.b`) whose values differ, each with `old → new`, ignoring
+/// [`FREE_ON_RESUME`].
+fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<(String, String)> {
+    let (Some(old_map), Some(new_map)) = (old.as_object(), new.as_object()) else {
+        return if old == new {
+            Vec::new()
+        } else {
+            vec![("<root>".into(), format!("{old} → {new}"))]
+        };
     };
-    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    let mut keys: Vec<&String> = old_map.keys().chain(new_map.keys()).collect();
     keys.sort();
     keys.dedup();
     let mut fields = Vec::new();
     for key in keys {
-        let (a, b) = (old.get(key), new.get(key));
-        match (a.and_then(|v| v.as_object()), b.and_then(|v| v.as_object())) {
-            (Some(_), Some(_)) => {
-                for sub in differing_fields(a.unwrap(), b.unwrap()) {
-                    fields.push(format!("{key}.{sub}"));
+        let (a, b) = (old_map.get(key), new_map.get(key));
+        match (a, b) {
+            (Some(a), Some(b)) if a.is_object() && b.is_object() => {
+                for (sub, change) in differing_fields(a, b) {
+                    fields.push((format!("{key}.{sub}"), change));
                 }
             }
-            _ if a != b && !ignored.contains(&key.as_str()) => fields.push(key.clone()),
+            _ if a != b && !FREE_ON_RESUME.contains(&key.as_str()) => {
+                let show = |v: Option<&serde_json::Value>| {
+                    v.map_or_else(|| "(absent)".to_string(), |v| v.to_string())
+                };
+                fields.push((key.clone(), format!("{} → {}", show(a), show(b))));
+            }
             _ => {}
         }
     }
     fields
+}
+
+/// The `epochs` a configuration records: a top-level `epochs`, else `train.epochs` (what `ember
+/// train` writes), else the first nested one.
+fn config_epochs(config: &serde_json::Value) -> Option<u64> {
+    let map = config.as_object()?;
+    if let Some(epochs) = map.get("epochs").and_then(|v| v.as_u64()) {
+        return Some(epochs);
+    }
+    if let Some(epochs) = map.get("train").and_then(config_epochs) {
+        return Some(epochs);
+    }
+    map.values().find_map(config_epochs)
+}
+
+/// The name of the configuration's learning-rate schedule (its `scheduler` entry) if that schedule
+/// depends on the length of the run.
+fn schedule_spanning_the_run(config: &serde_json::Value) -> Option<String> {
+    let entry = config.get("scheduler")?;
+    let spans = match serde_json::from_value::<SchedulerSpec>(entry.clone()) {
+        Ok(spec) => schedule_spans_the_run(&spec),
+        // A record this build cannot parse: judge by the name.
+        Err(_) => entry.get("name").and_then(|n| n.as_str()) == Some("cosine"),
+    };
+    spans.then(|| {
+        entry
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("learning-rate")
+            .to_string()
+    })
+}
+
+/// Whether `spec`'s learning rates depend on the total number of steps of the run (so that
+/// changing `epochs` on resume would change them). No wildcard: a new schedule must decide.
+fn schedule_spans_the_run(spec: &SchedulerSpec) -> bool {
+    match spec {
+        SchedulerSpec::Cosine { .. } => true,
+        SchedulerSpec::Constant { .. }
+        | SchedulerSpec::Step { .. }
+        | SchedulerSpec::Plrs { .. } => false,
+    }
+}
+
+/// A fingerprint of the images, labels and shapes of both halves of the data (64-bit FNV-1a over
+/// 8-byte words, hex): equal data give equal fingerprints on every machine and build.
+fn data_fingerprint(data: &TrainData) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |word: u64| {
+        hash ^= word;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    for set in [&data.train, &data.test] {
+        let shape = set.shape();
+        for n in [set.len(), shape.channels, shape.height, shape.width] {
+            mix(n as u64);
+        }
+        let pixels = set.pixels();
+        let mut chunks = pixels.chunks_exact(8);
+        for chunk in &mut chunks {
+            mix(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        for &b in chunks.remainder() {
+            mix(u64::from(b));
+        }
+        for &label in set.labels() {
+            mix(u64::from(label));
+        }
+    }
+    format!("{hash:016x}")
 }
 
 fn describe_parameter(parameter: &Option<String>) -> String {
@@ -623,14 +842,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_differences_ignore_epochs_only() {
-        let old = serde_json::json!({"epochs": 2, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
-        let same = serde_json::json!({"epochs": 5, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
+    fn config_differences_name_the_field_and_both_values() {
+        let old = serde_json::json!({"train": {"epochs": 2, "progress": true, "batch_size": 64}, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
+        let same = serde_json::json!({"train": {"epochs": 5, "progress": false, "batch_size": 64}, "lr": 0.1, "optimizer": {"name": "sgd", "momentum": 0.9}});
         assert!(differing_fields(&old, &same).is_empty());
-        let other = serde_json::json!({"epochs": 2, "lr": 0.2, "optimizer": {"name": "sgd", "momentum": 0.0}});
+        let other = serde_json::json!({"train": {"epochs": 2, "batch_size": 32}, "lr": 0.2, "optimizer": {"name": "sgd", "momentum": 0.0}, "seed": 1});
         assert_eq!(
             differing_fields(&old, &other),
-            vec!["lr".to_string(), "optimizer.momentum".to_string()]
+            vec![
+                ("lr".to_string(), "0.1 → 0.2".to_string()),
+                ("optimizer.momentum".to_string(), "0.9 → 0.0".to_string()),
+                ("seed".to_string(), "(absent) → 1".to_string()),
+                ("train.batch_size".to_string(), "64 → 32".to_string()),
+            ]
         );
+        assert_eq!(config_epochs(&old), Some(2));
+        assert_eq!(config_epochs(&serde_json::json!({"epochs": 3})), Some(3));
+    }
+
+    /// The schedules flagged as spanning the run are exactly those whose learning rates change
+    /// with the run's length: built for 8 and for 16 steps, their first 8 rates must agree
+    /// unless flagged.
+    #[test]
+    fn a_schedule_is_flagged_exactly_when_its_rates_depend_on_the_run_length() {
+        let schedules = [
+            SchedulerSpec::Constant { lr: 0.1 },
+            SchedulerSpec::Cosine {
+                lr: 0.1,
+                min_lr: 0.001,
+            },
+            SchedulerSpec::Step {
+                lr: 0.1,
+                step_epochs: 1,
+                gamma: 0.5,
+            },
+            SchedulerSpec::Plrs {
+                min_lr: 0.01,
+                max_lr: 0.1,
+                warmup_steps: 2,
+                per_epoch: false,
+                seed: 3,
+            },
+            SchedulerSpec::Plrs {
+                min_lr: 0.01,
+                max_lr: 0.1,
+                warmup_steps: 0,
+                per_epoch: true,
+                seed: 3,
+            },
+        ];
+        for spec in schedules {
+            let rates = |total: usize| -> Vec<f64> {
+                let mut scheduler = spec.build(total, 4).unwrap();
+                (0..8).map(|_| scheduler.step().base()).collect()
+            };
+            let depends = rates(8) != rates(16);
+            assert_eq!(depends, schedule_spans_the_run(&spec), "{spec:?}");
+            let config = serde_json::json!({ "scheduler": spec });
+            assert_eq!(
+                schedule_spanning_the_run(&config).is_some(),
+                depends,
+                "{config}"
+            );
+        }
     }
 }

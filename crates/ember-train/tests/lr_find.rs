@@ -131,6 +131,7 @@ fn stops_early_when_the_loss_diverges_and_still_writes_its_files() {
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&files.json).unwrap()).unwrap();
     assert_eq!(json["stopped_early"], true);
+    assert!(files.plot_drawn);
     assert!(std::fs::metadata(&files.plot).unwrap().len() > 0);
 }
 

@@ -1,6 +1,7 @@
 //! The same training loop on the `wgpu` backend, through a software Vulkan adapter (Mesa lavapipe)
-//! on machines without a GPU. Skipped, with a message, where no Vulkan driver is installed
-//! (`apt-get install mesa-vulkan-drivers libvulkan1`); CI installs it.
+//! on machines without a GPU. Skipped, with a `SKIPPED:` line on the terminal, where no Vulkan
+//! driver is installed (`apt-get install mesa-vulkan-drivers libvulkan1`); a failure instead under
+//! `CI=true`, since `.ci/run` installs it.
 #![cfg(feature = "wgpu")]
 
 mod common;
@@ -36,7 +37,7 @@ fn tiny_set(n: usize) -> ImageSet {
 
 #[test]
 fn smallcnn_trains_on_a_software_wgpu_adapter() {
-    if !common::vulkan_driver_available() {
+    if !common::wgpu_tests_can_run("smallcnn_trains_on_a_software_wgpu_adapter") {
         return;
     }
     let device = DeviceChoice::WgpuCpu.device().unwrap();
@@ -92,4 +93,44 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
         "loss should fall on wgpu: first {first}, final {}",
         summary.final_train_loss
     );
+}
+
+/// The skip rule itself, on this very test binary with the driver hidden from the Vulkan loader
+/// (`VK_DRIVER_FILES` naming no file): a visible `SKIPPED` line and a pass normally, a failure
+/// naming the reason under `CI=true`.
+#[test]
+fn without_a_driver_the_gpu_tests_skip_visibly_and_fail_under_ci() {
+    let this = std::env::current_exe().unwrap();
+    let run = |ci: Option<&str>| {
+        let mut command = std::process::Command::new(&this);
+        command
+            .args(["--exact", "smallcnn_trains_on_a_software_wgpu_adapter"])
+            .env("VK_DRIVER_FILES", "/nonexistent/lvp_icd.x86_64.json")
+            .env_remove("VK_ICD_FILENAMES")
+            .env_remove("CI");
+        if let Some(ci) = ci {
+            command.env("CI", ci);
+        }
+        let out = command.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (passed, text) = run(None);
+    assert!(passed, "{text}");
+    assert!(
+        text.contains("SKIPPED: smallcnn_trains_on_a_software_wgpu_adapter")
+            && text.contains("no software Vulkan driver"),
+        "the skip must say so, visibly:\n{text}"
+    );
+    assert!(text.contains("1 passed"), "the test itself ran: {text}");
+    let (passed, text) = run(Some("true"));
+    assert!(
+        !passed,
+        "CI=true must turn the skip into a failure:\n{text}"
+    );
+    assert!(text.contains("CI=true"), "{text}");
 }

@@ -47,7 +47,7 @@ fn run<O: Optimizer>(optimizer: &O, device: &Device, dtype: FloatDType, name: &s
 
 #[test]
 fn root_free_steps_stay_finite_in_half_precision() {
-    if !common::vulkan_driver_available() {
+    if !common::wgpu_tests_can_run("root_free_steps_stay_finite_in_half_precision") {
         return;
     }
     let device = DeviceChoice::WgpuCpu.device().unwrap().inner();

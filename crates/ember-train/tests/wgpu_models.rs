@@ -30,7 +30,7 @@ fn max_abs_difference<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
 
 #[test]
 fn transformer_models_give_the_same_outputs_on_wgpu_as_on_flex() {
-    if !common::vulkan_driver_available() {
+    if !common::wgpu_tests_can_run("transformer_models_give_the_same_outputs_on_wgpu_as_on_flex") {
         return;
     }
     let wgpu = DeviceChoice::WgpuCpu.device().unwrap();

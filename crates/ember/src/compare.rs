@@ -42,9 +42,25 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         for arm in spec.runnable_arms() {
             for &seed in &spec.seeds {
                 let run = spec.run_dir(&args.runs_dir, arm, seed);
-                if spec.finished(&run) {
-                    tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
-                    continue;
+                match spec.finished_epochs(&run) {
+                    Some(epochs) if epochs == spec.train.epochs => {
+                        tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
+                        continue;
+                    }
+                    Some(epochs) if epochs > spec.train.epochs => {
+                        // Resuming would rewrite its summary for a model trained longer.
+                        let message = format!(
+                            "{} seed {seed}: {} finished {epochs} epochs but the spec asks for {}; \
+                             left as it is (move the folder away to train it again)",
+                            arm.name,
+                            run.root().display(),
+                            spec.train.epochs
+                        );
+                        tracing::error!("{message}");
+                        failed.push(message);
+                        continue;
+                    }
+                    _ => {}
                 }
                 let mut argv = spec.train_args(arm, seed, &args.runs_dir);
                 argv.push("--quiet".into());

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use ember_train::{LrFindSettings, LrSuggestion};
 
@@ -101,10 +100,23 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
         "train_images": data.train.len(),
         "ember_version": env!("CARGO_PKG_VERSION"),
     });
-    let files =
-        ember_train::write_lr_find(&out, &settings, &curve, suggestion.as_ref().ok(), &config)?;
-    let suggestion =
-        suggestion.with_context(|| format!("the recorded curve is in {}", files.csv.display()))?;
+    // The numbers first (files, then the printed suggestion), the plot last: a plot that cannot
+    // be drawn (no font, say) is a warning, never a lost result.
+    let mut files = ember_train::write_lr_find_data(
+        &out,
+        &settings,
+        &curve,
+        suggestion.as_ref().ok(),
+        &config,
+    )?;
+    let suggestion = match suggestion {
+        Ok(suggestion) => suggestion,
+        Err(e) => {
+            ember_train::write_lr_find_plot(&mut files, &settings, &curve, None);
+            return Err(anyhow::Error::new(e)
+                .context(format!("the recorded curve is in {}", files.csv.display())));
+        }
+    };
 
     let last = curve.points.last().map_or(f64::NAN, |p| p.lr);
     println!(
@@ -124,6 +136,7 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
     );
     let raw: Vec<String> = std::env::args().collect();
     println!("{}", train_command(&raw, &suggestion));
+    ember_train::write_lr_find_plot(&mut files, &settings, &curve, Some(&suggestion));
     Ok(())
 }
 

@@ -727,6 +727,22 @@ pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if args.resume {
+        // Before loading any data: a misspelt run name is named with the runs that do exist.
+        let Some(name) = &args.run_name else {
+            let runs = ember_train::existing_runs(&args.runs_dir);
+            bail!(
+                "--resume needs --run-name NAME (the run to continue); runs in {}: {}",
+                args.runs_dir.display(),
+                if runs.is_empty() {
+                    "none".into()
+                } else {
+                    runs.join(", ")
+                }
+            );
+        };
+        RunDir::new(args.runs_dir.join(name)).ensure_resumable()?;
+    }
     let Prepared {
         device_choice,
         device,

@@ -8,8 +8,7 @@
 mod report;
 mod stages;
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -21,7 +20,7 @@ use ember_optim::SignGdConfig;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::{OptimizerSpec, PlotError, SpecError};
+use crate::{AtomicFile, OptimizerSpec, PlotError, SpecError};
 
 pub use report::{render_results, write_report};
 pub use stages::{
@@ -342,8 +341,8 @@ fn train_arm(
     };
     let mut model = start.clone();
     let mut optimizer = arm.optimizer.build(config.train_size)?;
-    let partial = path.with_extension("jsonl.partial");
-    let mut out = BufWriter::new(File::create(&partial).map_err(io(&partial))?);
+    // Written atomically: the trace appears at `path` complete, or not at all.
+    let mut out = AtomicFile::create(path).map_err(io(path))?;
     let mut trace = Vec::with_capacity(config.steps + 1);
     for step in 0..=config.steps {
         let current = model.valid();
@@ -357,8 +356,8 @@ fn train_arm(
             test_accuracy,
             probes: &probes,
         };
-        serde_json::to_writer(&mut out, &record).map_err(|e| io(&partial)(e.into()))?;
-        out.write_all(b"\n").map_err(io(&partial))?;
+        serde_json::to_writer(&mut out, &record).map_err(|e| io(path)(e.into()))?;
+        out.write_all(b"\n").map_err(io(path))?;
         trace.push(StepSummary::new(
             step,
             [train_loss, test_loss, test_accuracy],
@@ -372,8 +371,6 @@ fn train_arm(
         model = optimizer.step(arm.lr, model, grads);
         bar.inc(1);
     }
-    out.flush().map_err(io(&partial))?;
-    drop(out);
-    std::fs::rename(&partial, path).map_err(io(path))?;
+    out.commit().map_err(io(path))?;
     Ok(trace)
 }

@@ -9,7 +9,10 @@ use serde::Serialize;
 use super::{io, SignGdStudyConfig, StepSummary, StudyError, StudyRun};
 use crate::{write_atomically, LegendPosition, LinePlot};
 
-/// Writes the plots, `results.md` and `summary.json` into `out`; returns the files written.
+/// Writes `results.md` and `summary.json` into `out`, then the plots; returns the files written.
+///
+/// The numbers come first so that a plot that cannot be drawn (no font for PNG text, say) never
+/// costs them: such a plot is a logged warning and is left out of the returned list.
 pub fn write_report(
     config: &SignGdStudyConfig,
     runs: &[StudyRun],
@@ -17,14 +20,6 @@ pub fn write_report(
 ) -> Result<Vec<PathBuf>, StudyError> {
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut written = Vec::new();
-    for &snr in &config.snrs {
-        let at_snr: Vec<&StudyRun> = runs.iter().filter(|r| r.snr == snr).collect();
-        for (name, plot) in figures(snr, &at_snr) {
-            let path = out.join(format!("{name}-snr{snr}.png"));
-            plot.write(&path)?;
-            written.push(path);
-        }
-    }
     let results = out.join("results.md");
     write_atomically(&results, render_results(config, runs).as_bytes()).map_err(io(&results))?;
     written.push(results);
@@ -63,6 +58,20 @@ pub fn write_report(
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| io(&path)(e.into()))?;
     write_atomically(&path, &json).map_err(io(&path))?;
     written.push(path);
+
+    for &snr in &config.snrs {
+        let at_snr: Vec<&StudyRun> = runs.iter().filter(|r| r.snr == snr).collect();
+        for (name, plot) in figures(snr, &at_snr) {
+            let path = out.join(format!("{name}-snr{snr}.png"));
+            match plot.write(&path) {
+                Ok(()) => written.push(path),
+                Err(e) => tracing::warn!(
+                    "plot {} not drawn: {e} (the numbers are in results.md and summary.json)",
+                    path.display()
+                ),
+            }
+        }
+    }
     Ok(written)
 }
 
