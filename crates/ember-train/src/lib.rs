@@ -41,5 +41,6 @@ pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError
 pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
 pub use step_rule::StepRule;
 pub use trainer::{
-    evaluate, train, TrainData, TrainError, TrainParts, TrainSettings, TrainSummary,
+    differing_fields, evaluate, train, TrainData, TrainError, TrainParts, TrainSettings,
+    TrainSummary,
 };

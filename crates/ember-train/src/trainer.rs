@@ -620,9 +620,10 @@ fn finished_summary(run: &RunDir, epochs: usize) -> Option<TrainSummary> {
 /// only).
 const FREE_ON_RESUME: [&str; 3] = ["epochs", "resume", "progress"];
 
-/// Keys (nested ones as `a.b`) whose values differ, each with `old → new`, ignoring
-/// [`FREE_ON_RESUME`].
-fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<(String, String)> {
+/// Keys (nested ones as `a.b`) whose values differ between two `config.json`s, each with
+/// `old → new`, ignoring what may change on resume (`epochs`, `resume`, `progress`). Resume refuses
+/// a run with any; `ember compare` refuses to report a finished run with any.
+pub fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec<(String, String)> {
     let (Some(old_map), Some(new_map)) = (old.as_object(), new.as_object()) else {
         return if old == new {
             Vec::new()

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser};
-use ember_train::{collect_results, render_results, write_atomically, write_plots, CompareSpec};
+use ember_train::{
+    collect_results, render_results, write_atomically, write_plots, ArmSpec, CompareSpec,
+};
 
 use crate::train::{self, TrainArgs};
 
@@ -37,6 +39,7 @@ struct TrainFlags {
 pub fn run(args: CompareArgs) -> anyhow::Result<()> {
     let spec = CompareSpec::load(&args.spec)?;
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.spec));
+    refuse_changed_arms(&spec, &args)?;
     let mut failed = Vec::new();
     if !args.report_only {
         for arm in spec.runnable_arms() {
@@ -62,17 +65,8 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
                     }
                     _ => {}
                 }
-                let mut argv = spec.train_args(arm, seed, &args.runs_dir);
-                argv.push("--quiet".into());
-                if run.root().exists() {
-                    argv.push("--resume".into());
-                }
-                let flags = TrainFlags::try_parse_from(
-                    std::iter::once("ember train".to_string()).chain(argv),
-                )
-                .with_context(|| {
-                    format!("{}: arm `{}`: bad flags", args.spec.display(), arm.name)
-                })?;
+                let mut flags = arm_flags(&spec, arm, seed, &args)?;
+                flags.args.resume = run.root().exists();
                 tracing::info!(
                     "{} seed {seed}: training into {}",
                     arm.name,
@@ -104,6 +98,65 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
     }
     Ok(())
+}
+
+/// Every run folder of the spec that already holds a run must have been trained with what its arm
+/// says now: otherwise a finished run would be skipped and its old numbers reported under the arm's
+/// new flags (an interrupted one would be refused at resume anyway, but only after the arms before
+/// it trained). Only `epochs` may differ; the runner handles it. Checked before anything trains
+/// or a report is written, `--report-only` included.
+fn refuse_changed_arms(spec: &CompareSpec, args: &CompareArgs) -> anyhow::Result<()> {
+    let mut changed = Vec::new();
+    for arm in spec.runnable_arms() {
+        for &seed in &spec.seeds {
+            let run = spec.run_dir(&args.runs_dir, arm, seed);
+            let Ok(text) = std::fs::read_to_string(run.config()) else {
+                continue;
+            };
+            let recorded: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", run.config().display()))?;
+            let flags = arm_flags(spec, arm, seed, args)?;
+            let planned = train::planned_config(&flags.args)
+                .with_context(|| format!("{}: arm `{}`", args.spec.display(), arm.name))?;
+            let differences = ember_train::differing_fields(&recorded, &planned);
+            if !differences.is_empty() {
+                let fields: Vec<String> = differences
+                    .iter()
+                    .map(|(field, change)| format!("{field}: {change}"))
+                    .collect();
+                changed.push(format!(
+                    "{} seed {seed} ({}): {}",
+                    arm.name,
+                    run.root().display(),
+                    fields.join("; ")
+                ));
+            }
+        }
+    }
+    if !changed.is_empty() {
+        bail!(
+            "{}: {} run(s) were trained with other settings than their arm now asks for, so their \
+             numbers would be reported under the wrong flags; restore the arm, or move the run \
+             folder away to train it again:\n{}",
+            args.spec.display(),
+            changed.len(),
+            changed.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// The `ember train` flags of one arm and seed, parsed.
+fn arm_flags(
+    spec: &CompareSpec,
+    arm: &ArmSpec,
+    seed: u64,
+    args: &CompareArgs,
+) -> anyhow::Result<TrainFlags> {
+    let mut argv = spec.train_args(arm, seed, &args.runs_dir);
+    argv.push("--quiet".into());
+    TrainFlags::try_parse_from(std::iter::once("ember train".to_string()).chain(argv))
+        .with_context(|| format!("{}: arm `{}`: bad flags", args.spec.display(), arm.name))
 }
 
 /// `experiments/X.toml` → `experiments/X/`.

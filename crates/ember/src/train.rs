@@ -581,6 +581,72 @@ struct TransformerSettings {
     pool: Pool,
 }
 
+/// The `config.json` of a run with these flags and resolved specs.
+fn run_config(
+    args: &TrainArgs,
+    dataset: &DatasetSpec,
+    optimizer: &OptimizerSpec,
+    scheduler: &SchedulerSpec,
+    settings: &TrainSettings,
+    augment: bool,
+) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(RunConfig {
+        model: args.model,
+        widths: (args.model == ModelName::Cnn).then_some(&args.widths[..]),
+        convs_per_stage: (args.model == ModelName::Cnn).then_some(args.convs_per_stage),
+        hidden: (args.model == ModelName::Mlp).then_some(&args.hidden[..]),
+        transformer: (args.model == ModelName::Transformer).then_some(TransformerSettings {
+            patch_size: args.patch_size,
+            dim: args.dim,
+            heads: args.heads,
+            mlp_dim: args.mlp_dim,
+            blocks: args.blocks,
+            pool: args.pool,
+        }),
+        dataset,
+        train_subset: args.train_subset,
+        test_subset: args.test_subset,
+        pixel_noise: (args.pixel_noise > 0.0).then_some(args.pixel_noise),
+        augment,
+        optimizer,
+        scheduler,
+        device: &args.device,
+        train: settings,
+        ember_version: env!("CARGO_PKG_VERSION"),
+    })?)
+}
+
+/// The `config.json` that `ember train` with these flags would write, resolved from the flags
+/// alone (no data is loaded): what `ember compare` checks a finished run against.
+pub fn planned_config(args: &TrainArgs) -> anyhow::Result<serde_json::Value> {
+    let dataset = args.dataset_spec()?;
+    let augment = args.augment.unwrap_or(dataset.augments_by_default());
+    run_config(
+        args,
+        &dataset,
+        &args.optimizer_spec()?,
+        &args.scheduler_spec(),
+        &train_settings(args),
+        augment,
+    )
+}
+
+/// The loop settings the flags ask for.
+fn train_settings(args: &TrainArgs) -> TrainSettings {
+    TrainSettings {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        eval_batch_size: args.eval_batch_size,
+        seed: args.seed,
+        log_every: args.log_every,
+        progress: !args.quiet,
+        on_nonfinite: match args.on_nonfinite {
+            OnNonFinite::Stop => NonFinitePolicy::Stop,
+            OnNonFinite::Skip => NonFinitePolicy::Skip,
+        },
+    }
+}
+
 /// Everything `ember train` builds from its flags before training: the checked specs, the loaded
 /// (and subset) data with its batcher, the device and the freshly initialised model. `ember
 /// lr-find` starts from the same, so a range test sees exactly the model, data and optimizer that a
@@ -650,18 +716,7 @@ pub fn prepare(args: &TrainArgs) -> anyhow::Result<Prepared> {
         loading.elapsed().as_secs_f64()
     );
 
-    let settings = TrainSettings {
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        eval_batch_size: args.eval_batch_size,
-        seed: args.seed,
-        log_every: args.log_every,
-        progress: !args.quiet,
-        on_nonfinite: match args.on_nonfinite {
-            OnNonFinite::Stop => NonFinitePolicy::Stop,
-            OnNonFinite::Skip => NonFinitePolicy::Skip,
-        },
-    };
+    let settings = train_settings(args);
     settings.validate(train_set.len())?;
     let augment = args.augment.unwrap_or(dataset.augments_by_default());
     let batcher = ImageBatcher::new(
@@ -770,30 +825,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         format!("{data}-{}-{secs}", optimizer_spec.name())
     });
     let run = RunDir::new(args.runs_dir.join(&run_name));
-    let config = serde_json::to_value(RunConfig {
-        model: args.model,
-        widths: (args.model == ModelName::Cnn).then_some(&args.widths[..]),
-        convs_per_stage: (args.model == ModelName::Cnn).then_some(args.convs_per_stage),
-        hidden: (args.model == ModelName::Mlp).then_some(&args.hidden[..]),
-        transformer: (args.model == ModelName::Transformer).then_some(TransformerSettings {
-            patch_size: args.patch_size,
-            dim: args.dim,
-            heads: args.heads,
-            mlp_dim: args.mlp_dim,
-            blocks: args.blocks,
-            pool: args.pool,
-        }),
-        dataset: &dataset,
-        train_subset: args.train_subset,
-        test_subset: args.test_subset,
-        pixel_noise: (args.pixel_noise > 0.0).then_some(args.pixel_noise),
+    let config = run_config(
+        &args,
+        &dataset,
+        &optimizer_spec,
+        &scheduler_spec,
+        &settings,
         augment,
-        optimizer: &optimizer_spec,
-        scheduler: &scheduler_spec,
-        device: &args.device,
-        train: &settings,
-        ember_version: env!("CARGO_PKG_VERSION"),
-    })?;
+    )?;
     tracing::info!(
         "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
         args.model.type_name(),

@@ -119,10 +119,10 @@ fn lr_find_without_a_font_still_writes_and_prints_its_numbers() {
     );
 }
 
-/// A finished run of `spec` for `epochs`, as `ember train` leaves it (summary and metrics).
+/// A finished run of `spec` for `epochs`, as `ember train` leaves it (summary and metrics; no
+/// config.json, which `ember compare` would check against the arm's flags).
 fn fake_finished_run(run: &Path, epochs: usize) {
     std::fs::create_dir_all(run).unwrap();
-    std::fs::write(run.join("config.json"), "{}").unwrap();
     let mut metrics = String::new();
     for epoch in 1..=epochs {
         metrics += &format!(
@@ -329,4 +329,59 @@ fn study_without_a_font_still_writes_its_results_and_summary() {
         text.contains("WARN") && text.contains("loss-snr1.png"),
         "{text}"
     );
+}
+
+#[test]
+fn compare_refuses_to_report_a_finished_run_under_changed_arm_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("flags.toml");
+    let write_spec = |lr: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "name = \"flags\"\nseeds = [0]\n[model]\nkind = \"mlp\"\nargs = \"--hidden 8\"\n\
+                 [data]\ndataset = \"generated\"\ntrain_subset = 64\ntest_subset = 32\n\
+                 [train]\nepochs = 1\nbatch_size = 32\n\
+                 [[arm]]\nname = \"sgd\"\nargs = \"--optimizer sgd --lr {lr}\"\n"
+            ),
+        )
+        .unwrap();
+    };
+    let runs = dir.path().join("runs");
+    let compare = |extra: &[&str]| {
+        let mut argv = vec!["compare", path(&spec), "--runs-dir", path(&runs)];
+        argv.extend_from_slice(extra);
+        ember(&argv).output().unwrap()
+    };
+    write_spec("0.05");
+    let out = compare(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read(runs.join("flags/sgd-s0/summary.json")).unwrap();
+    let results = std::fs::read(dir.path().join("flags/results.md")).unwrap();
+
+    // The arm now asks for another learning rate: its finished run must not be reported as if it
+    // had been trained with it, by a full run or by --report-only.
+    write_spec("0.1");
+    for extra in [&[][..], &["--report-only"][..]] {
+        let out = compare(extra);
+        let text = stderr(&out);
+        assert!(!out.status.success(), "{extra:?}: {text}");
+        assert!(
+            text.contains("sgd seed 0") && text.contains("scheduler.lr: 0.05 → 0.1"),
+            "{extra:?}: {text}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(runs.join("flags/sgd-s0/summary.json")).unwrap(),
+        summary
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("flags/results.md")).unwrap(),
+        results
+    );
+
+    // Restored, the report is written again.
+    write_spec("0.05");
+    let out = compare(&["--report-only"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
