@@ -345,35 +345,27 @@ impl OptimizerSpec {
     /// Builds the burn optimizer for a whole module trained with `batch_size` images per step (the
     /// root-free methods scale their curvature by it).
     pub fn build(&self, batch_size: usize) -> Result<ModuleOptimizer, SpecError> {
-        let b = batch_size;
+        macro_rules! with_run_batch_size {
+            ($config:ident, $c:expr) => {
+                $config {
+                    batch_size,
+                    ..$c.clone()
+                }
+            };
+        }
         match self {
+            // The root-free methods scale their curvature by the run's batch size.
             OptimizerSpec::RfRmsprop(c) => {
-                let with_run_b = RfRmsPropConfig {
-                    batch_size: b,
-                    ..c.clone()
-                };
-                return Ok(with_run_b.try_init()?);
+                return Ok(with_run_batch_size!(RfRmsPropConfig, c).try_init()?)
             }
             OptimizerSpec::RfAdagrad(c) => {
-                let with_run_b = RfAdaGradConfig {
-                    batch_size: b,
-                    ..c.clone()
-                };
-                return Ok(with_run_b.try_init()?);
+                return Ok(with_run_batch_size!(RfAdaGradConfig, c).try_init()?)
             }
             OptimizerSpec::RfAdamw(c) => {
-                let with_run_b = RfAdamWConfig {
-                    batch_size: b,
-                    ..c.clone()
-                };
-                return Ok(with_run_b.try_init()?);
+                return Ok(with_run_batch_size!(RfAdamWConfig, c).try_init()?)
             }
             OptimizerSpec::IfShampoo(c) => {
-                let with_run_b = IfShampooConfig {
-                    batch_size: b,
-                    ..c.clone()
-                };
-                return Ok(with_run_b.try_init()?);
+                return Ok(with_run_batch_size!(IfShampooConfig, c).try_init()?)
             }
             OptimizerSpec::Shampoo(c) => return Ok(c.try_init()?),
             OptimizerSpec::SignGd(c) => return Ok(c.try_init()?),

@@ -245,6 +245,28 @@ impl KroneckerFactors {
     }
 }
 
+/// Whether every factor set of a state loaded from a record fits a parameter of `shape` (see
+/// [`KroneckerFactors::fit`]). When one does not, logs a warning naming `optimizer`: the caller then
+/// starts that parameter from fresh factors, burn's rule for states it cannot reconstruct.
+pub(crate) fn loaded_state_fits(
+    optimizer: &str,
+    shape: &[usize],
+    sets: &[&KroneckerFactors],
+    structure_for: impl Fn(usize) -> FactorStructure,
+) -> bool {
+    let axes = TensorAxes::of(shape);
+    let fits = sets
+        .iter()
+        .all(|factors| factors.fit(axes.dims(), &structure_for));
+    if !fits {
+        log::warn!(
+            "{optimizer}: a loaded state does not fit a parameter of shape {shape:?} with this \
+             config's factor structure; that parameter starts from fresh factors"
+        );
+    }
+    fits
+}
+
 /// The axes a parameter is preconditioned along: its shape with size-1 axes removed (a tensor
 /// with a single element keeps one axis of size 1).
 ///

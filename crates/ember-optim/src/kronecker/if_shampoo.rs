@@ -6,7 +6,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
 
-use super::factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
+use super::factor::{
+    loaded_state_fits, FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes,
+};
 use crate::field_check::FieldCheck;
 use crate::transform::{in_dtype, AddedWeightDecay, BatchSizeHandle, HeavyBallMomentum};
 use crate::{OptimConfigError, RecordState};
@@ -267,16 +269,12 @@ impl Optimizer for IfShampoo {
         let (device, dtype) = (tensor.device(), tensor.dtype());
 
         let state = state.filter(|state| {
-            let fits =
-                |factors: &KroneckerFactors| factors.fit(axes.dims(), |d| self.structure_for(d));
-            let ok = fits(&state.factors) && fits(&state.factor_momenta);
-            if !ok {
-                log::warn!(
-                    "IfShampoo: a loaded state does not fit a parameter of shape {shape:?} with \
-                     this config's factor structure; that parameter starts from fresh factors"
-                );
-            }
-            ok
+            loaded_state_fits(
+                "IfShampoo",
+                &shape,
+                &[&state.factors, &state.factor_momenta],
+                |d| self.structure_for(d),
+            )
         });
         let (step, factors, momenta, buffer, cached) = match state {
             Some(state) => {

@@ -6,7 +6,9 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{DType, Device, Tensor};
 
-use super::factor::{FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes};
+use super::factor::{
+    loaded_state_fits, FactorStructure, KroneckerFactor, KroneckerFactors, TensorAxes,
+};
 use super::inverse_root::CoupledNewtonInverseRoot;
 use crate::field_check::FieldCheck;
 use crate::transform::{in_dtype, AddedWeightDecay, HeavyBallMomentum};
@@ -161,16 +163,9 @@ impl Optimizer for Shampoo {
         };
 
         let state = state.filter(|state| {
-            let fits =
-                |factors: &KroneckerFactors| factors.fit(axes.dims(), |d| self.structure_for(d));
-            let ok = fits(&state.statistics) && fits(&state.roots);
-            if !ok {
-                log::warn!(
-                    "Shampoo: a loaded state does not fit a parameter of shape {shape:?} with \
-                     this config's factor structure; that parameter starts from fresh statistics"
-                );
-            }
-            ok
+            loaded_state_fits("Shampoo", &shape, &[&state.statistics, &state.roots], |d| {
+                self.structure_for(d)
+            })
         });
         let (step, statistics, roots, buffer) = match state {
             Some(state) => (
