@@ -1,6 +1,8 @@
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::random::mix;
+
 /// Random-crop-with-padding and horizontal-flip augmentation (the standard CIFAR recipe).
 ///
 /// The random choices for an image are a pure function of `(seed, epoch, image index)`, not of a
@@ -57,19 +59,6 @@ impl CropFlip {
             flip: false,
         }
     }
-}
-
-/// Mixes several words into one well-spread 64-bit seed (SplitMix64 finaliser per word), so nearby
-/// `(seed, epoch, index)` triples give unrelated generator streams.
-pub fn mix(words: &[u64]) -> u64 {
-    let mut h = 0x9E37_79B9_7F4A_7C15_u64;
-    for &w in words {
-        let mut z = h ^ w.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        h = z ^ (z >> 31);
-    }
-    h
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use rand_pcg::Pcg64;
 
 use crate::error::{DataError, Result};
 use crate::image_set::{ImageSet, ImageShape, Split};
-use crate::random::{stream_seed, Normal};
+use crate::random::{normal, stream_seed};
 
 /// Most classes: 4 orientations × 4 frequencies.
 pub const MAX_GENERATED_CLASSES: usize = 16;
@@ -228,7 +228,6 @@ impl GeneratedConfig {
 
         let n = self.image_size;
         let plane = n * n;
-        let mut noise = Normal::default();
         for y in 0..n {
             for x in 0..n {
                 let (px, py) = (x as f32 + 0.5, y as f32 + 0.5);
@@ -238,7 +237,7 @@ impl GeneratedConfig {
                         + cast
                         + main.colour(a, ch)
                         + distractor.colour(b, ch)
-                        + self.noise * noise.sample(&mut rng);
+                        + self.noise * normal(&mut rng);
                     out[ch * plane + y * n + x] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
                 }
             }

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
 use crate::error::{DataError, Result};
-use crate::random::{stream_seed, Normal};
+use crate::random::{normal, stream_seed};
 
 /// Stream tags of the pixel noise: a lone set and the two halves of a split never share random
 /// numbers.
@@ -251,9 +251,8 @@ impl ImageSet {
         let px = self.shape.pixels();
         for (i, image) in images.chunks_exact_mut(px).enumerate() {
             let mut rng = Pcg64::seed_from_u64(stream_seed(seed, stream, i as u64));
-            let mut normal = Normal::default();
             for value in image {
-                let noisy = f32::from(*value) + scale * normal.sample(&mut rng);
+                let noisy = f32::from(*value) + scale * normal(&mut rng);
                 *value = noisy.round().clamp(0.0, 255.0) as u8;
             }
         }

@@ -2,7 +2,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 
-use crate::augment::mix;
+use crate::random::mix;
 
 /// The order in which epoch `epoch` visits `len` training examples: a permutation that depends only
 /// on `(seed, epoch)`.

@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
 use crate::error::{DataError, Result};
-use crate::random::{stream_seed, Normal};
+use crate::random::{normal, stream_seed};
 
 /// Stream tags of the two halves.
 const TRAIN_STREAM: u64 = 0x736e_5f74_7261_696e;
@@ -146,11 +146,10 @@ impl SignalNoiseConfig {
             let (signal_patch, noise_patch) = x.split_at_mut(d);
             signal_patch[0] = y * self.signal_norm as f32;
             // A partial Fisher–Yates shuffle picks s distinct coordinates off μ's support.
-            let mut normal = Normal::default();
             for k in 0..self.noise_nonzeros {
                 let pick = rng.random_range(k..coordinates.len());
                 coordinates.swap(k, pick);
-                noise_patch[coordinates[k]] = self.noise_std as f32 * normal.sample(&mut rng);
+                noise_patch[coordinates[k]] = self.noise_std as f32 * normal(&mut rng);
             }
         }
         SignalNoiseSet {

@@ -15,8 +15,7 @@ use std::path::{Path, PathBuf};
 
 use ember_data::idx::{IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC};
 use ember_data::{
-    load_cifar, load_fashion_mnist, load_idx, load_image_folder, CifarKind, DataError,
-    FASHION_MNIST_CLASSES,
+    load_cifar, load_fashion_mnist, load_idx, CifarKind, DataError, FASHION_MNIST_CLASSES,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -355,17 +354,6 @@ fn valid_fixtures_load() {
             .len(),
         1
     );
-
-    let root = tmp.path().join("folder");
-    for (path, bytes) in image_folder_files(&root) {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
-    }
-    let set = load_image_folder(&root).unwrap();
-    assert_eq!(
-        (set.len(), set.num_classes(), set.shape().pixels()),
-        (4, 2, 36)
-    );
 }
 
 proptest! {
@@ -575,170 +563,194 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Image folders
+// Image folders (feature `image-folder`: the reader and the `image` crate that writes the fixtures)
 
-fn encode(image: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut out, format).unwrap();
-    out.into_inner()
-}
+#[cfg(feature = "image-folder")]
+mod image_folders {
+    use ember_data::load_image_folder;
 
-fn pattern(w: u32, h: u32, seed: u8) -> image::RgbImage {
-    image::RgbImage::from_fn(w, h, |x, y| {
-        image::Rgb([
-            seed.wrapping_add((x * 40 + y) as u8),
-            seed.wrapping_mul(7),
-            (y * 60) as u8,
-        ])
-    })
-}
+    use super::*;
 
-const FOLDER_W: u32 = 4;
-const FOLDER_H: u32 = 3;
-
-/// A valid folder of two classes of 4x3 images: RGB PNG, RGB JPEG, grey PNG, RGBA PNG.
-fn image_folder_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    use image::{DynamicImage, ImageFormat};
-    let (w, h) = (FOLDER_W, FOLDER_H);
-    vec![
-        (
-            root.join("cats/0.png"),
-            encode(DynamicImage::ImageRgb8(pattern(w, h, 1)), ImageFormat::Png),
-        ),
-        (
-            root.join("cats/1.jpg"),
-            encode(DynamicImage::ImageRgb8(pattern(w, h, 2)), ImageFormat::Jpeg),
-        ),
-        (
-            root.join("dogs/0.png"),
-            encode(
-                DynamicImage::ImageRgb8(pattern(w, h, 3)).grayscale(),
-                ImageFormat::Png,
-            ),
-        ),
-        (
-            root.join("dogs/1.png"),
-            encode(
-                DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(pattern(w, h, 4)).to_rgba8()),
-                ImageFormat::Png,
-            ),
-        ),
-    ]
-}
-
-/// Rewrites the width and height a PNG or JPEG header declares, keeping the PNG header's CRC
-/// valid, so that the decoder believes them.
-fn set_declared_size(bytes: &mut [u8], w: u32, h: u32) {
-    const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    if bytes.starts_with(&PNG_SIGNATURE) && bytes.len() >= 33 && &bytes[12..16] == b"IHDR" {
-        bytes[16..20].copy_from_slice(&w.to_be_bytes());
-        bytes[20..24].copy_from_slice(&h.to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(&bytes[12..29]);
-        bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
-        return;
+    fn encode(image: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
+        let mut out = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut out, format).unwrap();
+        out.into_inner()
     }
-    // JPEG start-of-frame (baseline or progressive): FF Cx, length, precision, height, width.
-    if let Some(p) = bytes
-        .windows(2)
-        .position(|m| m[0] == 0xff && (m[1] == 0xc0 || m[1] == 0xc2))
-    {
-        if p + 9 <= bytes.len() {
-            bytes[p + 5..p + 7].copy_from_slice(&(h as u16).to_be_bytes());
-            bytes[p + 7..p + 9].copy_from_slice(&(w as u16).to_be_bytes());
-        }
+
+    fn pattern(w: u32, h: u32, seed: u8) -> image::RgbImage {
+        image::RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                seed.wrapping_add((x * 40 + y) as u8),
+                seed.wrapping_mul(7),
+                (y * 60) as u8,
+            ])
+        })
     }
-}
 
-/// What is done to one image file.
-#[derive(Clone, Debug)]
-enum ImageDamage {
-    Mutate(Vec<Mutation>),
-    Replace(Vec<u8>),
-    /// A valid image of another size (or the same size by chance).
-    Resize(u32, u32),
-    /// The header declares another size; the pixel data stays as it was.
-    DeclareSize(u32, u32),
-}
-
-fn declared_side() -> impl Strategy<Value = u32> {
-    // 13,000 x 13,000 x 3 is just under the image crate's default 512 MiB allocation limit.
-    prop_oneof![
-        Just(0),
-        Just(1),
-        Just(13_000),
-        Just(65_535),
-        Just(1 << 31),
-        Just(u32::MAX),
-        1..64u32,
-    ]
-}
-
-fn image_damage() -> impl Strategy<Value = ImageDamage> {
-    prop_oneof![
-        5 => mutations().prop_map(ImageDamage::Mutate),
-        1 => vec(any::<u8>(), 0..64).prop_map(ImageDamage::Replace),
-        2 => (1..6u32, 1..6u32).prop_map(|(w, h)| ImageDamage::Resize(w, h)),
-        2 => (declared_side(), declared_side()).prop_map(|(w, h)| ImageDamage::DeclareSize(w, h)),
-    ]
-}
-
-proptest! {
-    #![proptest_config(config())]
-
-    /// A valid two-class folder with one to three image files damaged, replaced by arbitrary
-    /// bytes or by an image of another size, or declaring a size its data does not have.
     #[test]
-    fn image_folder_damaged_files(
-        damages in vec((any::<Index>(), image_damage()), 1..4),
-    ) {
+    fn valid_fixture_loads() {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
-        let mut files = image_folder_files(root);
-        let mut suspects = Vec::new();
-        for (which, damage) in &damages {
-            let i = which.index(files.len());
-            let (path, bytes) = &mut files[i];
-            match damage {
-                ImageDamage::Mutate(m) => *bytes = apply_all(std::mem::take(bytes), m),
-                ImageDamage::Replace(b) => *bytes = b.clone(),
-                ImageDamage::Resize(w, h) => {
-                    let format = image::ImageFormat::from_path(&*path).unwrap();
-                    *bytes = encode(image::DynamicImage::ImageRgb8(pattern(*w, *h, 9)), format);
-                }
-                ImageDamage::DeclareSize(w, h) => set_declared_size(bytes, *w, *h),
-            }
-            suspects.push(path.clone());
+        let root = tmp.path().join("folder");
+        for (path, bytes) in image_folder_files(&root) {
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, bytes).unwrap();
         }
+        let set = load_image_folder(&root).unwrap();
+        assert_eq!(
+            (set.len(), set.num_classes(), set.shape().pixels()),
+            (4, 2, 36)
+        );
+    }
+
+    const FOLDER_W: u32 = 4;
+    const FOLDER_H: u32 = 3;
+
+    /// A valid folder of two classes of 4x3 images: RGB PNG, RGB JPEG, grey PNG, RGBA PNG.
+    fn image_folder_files(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        use image::{DynamicImage, ImageFormat};
+        let (w, h) = (FOLDER_W, FOLDER_H);
+        vec![
+            (
+                root.join("cats/0.png"),
+                encode(DynamicImage::ImageRgb8(pattern(w, h, 1)), ImageFormat::Png),
+            ),
+            (
+                root.join("cats/1.jpg"),
+                encode(DynamicImage::ImageRgb8(pattern(w, h, 2)), ImageFormat::Jpeg),
+            ),
+            (
+                root.join("dogs/0.png"),
+                encode(
+                    DynamicImage::ImageRgb8(pattern(w, h, 3)).grayscale(),
+                    ImageFormat::Png,
+                ),
+            ),
+            (
+                root.join("dogs/1.png"),
+                encode(
+                    DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(pattern(w, h, 4)).to_rgba8()),
+                    ImageFormat::Png,
+                ),
+            ),
+        ]
+    }
+
+    /// Rewrites the width and height a PNG or JPEG header declares, keeping the PNG header's CRC
+    /// valid, so that the decoder believes them.
+    fn set_declared_size(bytes: &mut [u8], w: u32, h: u32) {
+        const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
+        if bytes.starts_with(&PNG_SIGNATURE) && bytes.len() >= 33 && &bytes[12..16] == b"IHDR" {
+            bytes[16..20].copy_from_slice(&w.to_be_bytes());
+            bytes[20..24].copy_from_slice(&h.to_be_bytes());
+            let mut crc = flate2::Crc::new();
+            crc.update(&bytes[12..29]);
+            bytes[29..33].copy_from_slice(&crc.sum().to_be_bytes());
+            return;
+        }
+        // JPEG start-of-frame (baseline or progressive): FF Cx, length, precision, height, width.
+        if let Some(p) = bytes
+            .windows(2)
+            .position(|m| m[0] == 0xff && (m[1] == 0xc0 || m[1] == 0xc2))
+        {
+            if p + 9 <= bytes.len() {
+                bytes[p + 5..p + 7].copy_from_slice(&(h as u16).to_be_bytes());
+                bytes[p + 7..p + 9].copy_from_slice(&(w as u16).to_be_bytes());
+            }
+        }
+    }
+
+    /// What is done to one image file.
+    #[derive(Clone, Debug)]
+    enum ImageDamage {
+        Mutate(Vec<Mutation>),
+        Replace(Vec<u8>),
+        /// A valid image of another size (or the same size by chance).
+        Resize(u32, u32),
+        /// The header declares another size; the pixel data stays as it was.
+        DeclareSize(u32, u32),
+    }
+
+    fn declared_side() -> impl Strategy<Value = u32> {
+        // 13,000 x 13,000 x 3 is just under the image crate's default 512 MiB allocation limit.
+        prop_oneof![
+            Just(0),
+            Just(1),
+            Just(13_000),
+            Just(65_535),
+            Just(1 << 31),
+            Just(u32::MAX),
+            1..64u32,
+        ]
+    }
+
+    fn image_damage() -> impl Strategy<Value = ImageDamage> {
+        prop_oneof![
+            5 => mutations().prop_map(ImageDamage::Mutate),
+            1 => vec(any::<u8>(), 0..64).prop_map(ImageDamage::Replace),
+            2 => (1..6u32, 1..6u32).prop_map(|(w, h)| ImageDamage::Resize(w, h)),
+            2 => (declared_side(), declared_side())
+                .prop_map(|(w, h)| ImageDamage::DeclareSize(w, h)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        /// A valid two-class folder with one to three image files damaged, replaced by arbitrary
+        /// bytes or by an image of another size, or declaring a size its data does not have.
+        #[test]
+        fn image_folder_damaged_files(
+            damages in vec((any::<Index>(), image_damage()), 1..4),
+        ) {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            let mut files = image_folder_files(root);
+            let mut suspects = Vec::new();
+            for (which, damage) in &damages {
+                let i = which.index(files.len());
+                let (path, bytes) = &mut files[i];
+                match damage {
+                    ImageDamage::Mutate(m) => *bytes = apply_all(std::mem::take(bytes), m),
+                    ImageDamage::Replace(b) => *bytes = b.clone(),
+                    ImageDamage::Resize(w, h) => {
+                        let format = image::ImageFormat::from_path(&*path).unwrap();
+                        *bytes = encode(image::DynamicImage::ImageRgb8(pattern(*w, *h, 9)), format);
+                    }
+                    ImageDamage::DeclareSize(w, h) => set_declared_size(bytes, *w, *h),
+                }
+                suspects.push(path.clone());
+            }
+            for (path, bytes) in &files {
+                fs::create_dir_all(path.parent().unwrap()).unwrap();
+                fs::write(path, bytes).unwrap();
+            }
+            let (result, largest) = largest_allocation(|| load_image_folder(root));
+            // The first image's header may make the decoder reserve room for what it declares,
+            // up to the image crate's 512 MiB limit; every later file is checked against its size
+            // first.
+            check(&result, &suspects, largest, 512 << 20)?;
+        }
+    }
+
+    /// A JPEG decoder fills in missing data, so a 700-byte JPEG declaring 13,000 x 13,000 pixels
+    /// decodes into 507 MB; the reader must reject it from its header, as its size differs from the
+    /// first image's.
+    #[test]
+    fn declared_size_is_checked_before_decoding() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut files = image_folder_files(tmp.path());
+        assert!(files[1].0.ends_with("cats/1.jpg"));
+        set_declared_size(&mut files[1].1, 13_000, 13_000);
         for (path, bytes) in &files {
             fs::create_dir_all(path.parent().unwrap()).unwrap();
             fs::write(path, bytes).unwrap();
         }
-        let (result, largest) = largest_allocation(|| load_image_folder(root));
-        // The first image's header may make the decoder reserve room for what it declares, up
-        // to the image crate's 512 MiB limit; every later file is checked against its size first.
-        check(&result, &suspects, largest, 512 << 20)?;
+        let (result, largest) = largest_allocation(|| load_image_folder(tmp.path()));
+        let msg = result.unwrap_err().to_string();
+        assert!(
+            msg.contains("1.jpg") && msg.contains("13000x13000"),
+            "{msg}"
+        );
+        assert!(largest < 1 << 20, "largest allocation {largest} bytes");
     }
-}
-
-/// A JPEG decoder fills in missing data, so a 700-byte JPEG declaring 13,000 x 13,000 pixels
-/// decodes into 507 MB; the reader must reject it from its header, as its size differs from the
-/// first image's.
-#[test]
-fn declared_size_is_checked_before_decoding() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut files = image_folder_files(tmp.path());
-    assert!(files[1].0.ends_with("cats/1.jpg"));
-    set_declared_size(&mut files[1].1, 13_000, 13_000);
-    for (path, bytes) in &files {
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, bytes).unwrap();
-    }
-    let (result, largest) = largest_allocation(|| load_image_folder(tmp.path()));
-    let msg = result.unwrap_err().to_string();
-    assert!(
-        msg.contains("1.jpg") && msg.contains("13000x13000"),
-        "{msg}"
-    );
-    assert!(largest < 1 << 20, "largest allocation {largest} bytes");
 }

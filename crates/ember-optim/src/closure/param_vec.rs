@@ -7,7 +7,8 @@
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use rand::{Rng, SeedableRng};
+use rand::RngExt;
+use rand_distr::StandardNormal;
 use rand_pcg::Pcg64;
 
 /// `ξ`, added to norms in denominators so that a zero vector gives a zero step, not a NaN.
@@ -63,15 +64,17 @@ impl ParamVec {
     }
 
     /// A direction drawn uniformly from the unit sphere of the space `template` lives in: i.i.d.
-    /// standard normals, normalised jointly over all parameters. Generated on the host from `seed`
-    /// alone, so the same seed regenerates the same direction instead of storing it.
-    pub fn random_unit(template: &Self, seed: u64) -> Self {
-        let mut stream = Pcg64::seed_from_u64(seed);
+    /// standard normals (`rand_distr`'s `StandardNormal`), normalised jointly over all parameters.
+    /// Generated on the host from `stream` alone, so the same stream (same seed and stream
+    /// parameter) regenerates the same direction instead of storing it.
+    pub fn random_unit(template: &Self, mut stream: Pcg64) -> Self {
         let mut blocks: Vec<Vec<f64>> = Vec::with_capacity(template.entries.len());
         let mut sum_sq = 0.0;
         for (_, t) in &template.entries {
             let n = t.shape().num_elements();
-            let block: Vec<f64> = (0..n).map(|_| standard_normal(&mut stream)).collect();
+            let block: Vec<f64> = (0..n)
+                .map(|_| stream.sample::<f64, _>(StandardNormal))
+                .collect();
             sum_sq += block.iter().map(|v| v * v).sum::<f64>();
             blocks.push(block);
         }
@@ -269,12 +272,4 @@ pub fn detached_view<M: Module>(model: &M) -> M {
         }
     }
     model.clone().map(&mut Detach)
-}
-
-/// A standard normal draw (Box–Muller; one of the pair is discarded to keep the stream simple).
-fn standard_normal(stream: &mut Pcg64) -> f64 {
-    let mut uniform = || (stream.next_u64() >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-    let u1 = 1.0 - uniform(); // (0, 1]: ln is finite
-    let u2 = uniform();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

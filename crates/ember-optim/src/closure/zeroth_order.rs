@@ -5,6 +5,8 @@ use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
+use rand::SeedableRng;
+use rand_pcg::Pcg64;
 
 use super::param_vec::{detached_view, ParamVec};
 use super::{Batch, ClosureOptimizer, ClosureStep, Objective};
@@ -33,13 +35,19 @@ pub(crate) struct ZoPoints<M> {
 }
 
 impl<M: Module> ZoPoints<M> {
-    /// Evaluation points around `center` (a no-grad copy of `model`) along `q` directions drawn
-    /// from `seed_of(j)`.
-    pub fn new(model: &M, center: M, mu: f64, q: usize, seed_of: impl Fn(usize) -> u64) -> Self {
+    /// Evaluation points around `center` (a no-grad copy of `model`) along `q` directions, the
+    /// `j`-th drawn from the generator `stream_of(j)`.
+    pub fn new(
+        model: &M,
+        center: M,
+        mu: f64,
+        q: usize,
+        stream_of: impl Fn(usize) -> Pcg64,
+    ) -> Self {
         let template = ParamVec::from_params(model);
         let d = template.num_elements();
         let directions: Vec<ParamVec> = (0..q)
-            .map(|j| ParamVec::random_unit(&template, seed_of(j)))
+            .map(|j| ParamVec::random_unit(&template, stream_of(j)))
             .collect();
         let shifted = directions
             .iter()
@@ -74,15 +82,17 @@ impl<M: Module> ZoPoints<M> {
     }
 }
 
-/// A seed for stream `(a, b)` derived from `seed` (SplitMix64 finaliser), so directions of
-/// different steps / epochs / indices are independent yet reproducible.
-pub(crate) fn derived_seed(seed: u64, a: u64, b: u64) -> u64 {
-    let mut z = seed
-        ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        ^ b.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(32);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// The generator of direction `j` of step (ZO-SGD) or epoch (VAMO) `step` in a run seeded with
+/// `seed`: rand's `seed_from_u64` spreads `seed` over a PCG state, and PCG's stream parameter
+/// selects `(step, j)`, one stream (LCG increment) per pair. Different triples thus draw from
+/// different streams, and equal triples draw identical directions: a resumed run regenerates them
+/// from the step counter alone.
+pub(crate) fn direction_stream(seed: u64, step: u64, j: u64) -> Pcg64 {
+    // `Pcg64::new` drops the stream's top bit, here the top bit of `j`, a direction index that
+    // never comes near 2⁶³.
+    debug_assert!(j < 1 << 63, "direction index {j}");
+    let state = Pcg64::seed_from_u64(seed).state();
+    Pcg64::new(state, (u128::from(j) << 64) | u128::from(step))
 }
 
 /// Configuration of [`ZoSgd`].
@@ -155,7 +165,7 @@ impl<M: Module + 'static> ClosureOptimizer<M> for ZoSgd {
             self.steps,
         );
         let points = ZoPoints::new(&model, detached_view(&model), mu, q, |j| {
-            derived_seed(seed, step, j as u64)
+            direction_stream(seed, step, j as u64)
         });
         let (coefficients, loss) = points.coefficients(objective, Batch::Current);
         let grads = points.estimate(&coefficients).to_grads(&model);
