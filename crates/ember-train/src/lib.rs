@@ -1,46 +1,32 @@
-//! Ember's training machinery: device selection, the training loop, metrics, checkpoints, the
-//! learning-rate range test, plots, and the specs that describe a run. The command line is a thin
-//! layer over this crate.
+//! Ember's training library: the loop over a model, a [`StepRule`] (a burn optimizer, or a closure
+//! optimizer that evaluates the loss itself) and a learning-rate schedule, with metrics, atomic
+//! checkpoints, exact resume, non-finite guards and device selection.
+//!
+//! What to train is given as built parts ([`TrainParts`]); the declarative specs that build them
+//! from a file or the command line, and everything that runs many trainings and explains them,
+//! live in `ember-lab`. This crate pulls in neither plots nor spec files.
 
 mod atomic;
 mod checkpoint;
-mod compare;
 mod device;
 mod guard;
-mod lr_find;
 mod metrics;
 mod objective;
-mod plot;
 mod run_dir;
-pub mod signgd_study;
-mod spec;
 mod step_rule;
 mod trainer;
 
 pub use atomic::{write_atomically, AtomicFile};
 pub use checkpoint::{CheckpointError, CheckpointStore, LoopState, Restored};
-pub use compare::{
-    collect_results, render_results, write_plots, ArmResult, ArmSpec, CompareSpec,
-    CompareSpecError, DataSection, EpochPoint, MeanStd, ModelSection, ReportError, Spread,
-    TrainSection,
-};
 pub use device::{DeviceChoice, DeviceError};
 pub use guard::{
     first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
 };
-pub use lr_find::{
-    lr_find, lr_find_curve, round_significant, write_lr_find, write_lr_find_data,
-    write_lr_find_plot, LossTracker, LrFindCurve, LrFindError, LrFindFiles, LrFindPoint,
-    LrFindSettings, LrSuggestion, MAX_LR_FRACTION, MIN_LR_RATIO,
-};
 pub use metrics::{read_metrics, MetricsRecord, MetricsWriter};
 pub use objective::{BatchObjective, PassCounts};
-pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use run_dir::{existing_runs, NoSuchRun, RunDir};
-pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};
-pub use spec::{DatasetSpec, OptimizerSpec, SchedulerSpec, SpecError};
 pub use step_rule::StepRule;
 pub use trainer::{
-    differing_fields, evaluate, train, TrainData, TrainError, TrainParts, TrainSettings,
-    TrainSummary,
+    differing_fields, evaluate, train, SettingsError, TrainData, TrainError, TrainParts,
+    TrainSettings, TrainSummary,
 };

@@ -21,7 +21,7 @@ use crate::guard::{
 use crate::metrics::{MetricsRecord, MetricsWriter};
 use crate::objective::{BatchObjective, PassCounts};
 use crate::run_dir::RunDir;
-use crate::{SchedulerSpec, StepRule};
+use crate::StepRule;
 
 /// How long and in what slices to train.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,13 +45,12 @@ pub struct TrainSettings {
 
 impl TrainSettings {
     /// Checks the settings, naming the bad field.
-    pub fn validate(&self, train_len: usize) -> Result<(), crate::SpecError> {
-        use crate::SpecError;
+    pub fn validate(&self, train_len: usize) -> Result<(), SettingsError> {
         if self.epochs == 0 {
-            return Err(SpecError::new("epochs", "must be at least 1"));
+            return Err(SettingsError::new("epochs", "must be at least 1"));
         }
         if self.batch_size == 0 || self.batch_size > train_len {
-            return Err(SpecError::new(
+            return Err(SettingsError::new(
                 "batch_size",
                 format!(
                     "must be between 1 and the training set size ({train_len}), got {}",
@@ -60,10 +59,10 @@ impl TrainSettings {
             ));
         }
         if self.eval_batch_size == 0 {
-            return Err(SpecError::new("eval_batch_size", "must be at least 1"));
+            return Err(SettingsError::new("eval_batch_size", "must be at least 1"));
         }
         if self.log_every == 0 {
-            return Err(SpecError::new("log_every", "must be at least 1"));
+            return Err(SettingsError::new("log_every", "must be at least 1"));
         }
         Ok(())
     }
@@ -74,6 +73,23 @@ impl TrainSettings {
     }
 }
 
+/// A loop setting that cannot be used, naming its field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid `{field}`: {message}")]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl SettingsError {
+    fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 /// The data a run trains and evaluates on.
 pub struct TrainData {
     pub train: ImageSet,
@@ -81,11 +97,16 @@ pub struct TrainData {
     pub batcher: ImageBatcher,
 }
 
-/// The three stateful pieces a run updates, and checkpoints.
+/// The three stateful pieces a run updates, and checkpoints, and what the loop must know of the
+/// schedule.
 pub struct TrainParts<M> {
     pub model: M,
     pub optimizer: StepRule<M>,
     pub scheduler: ModuleLrScheduler,
+    /// The schedule's name when its learning rates depend on the run's total number of steps (a
+    /// cosine over the whole run): a resume that changes `epochs` would then bend the curve
+    /// mid-run, so it is refused. `None` for schedules that do not (constant, step, PLRS).
+    pub schedule_spans_run: Option<String>,
 }
 
 /// The numbers a finished run reports in `summary.json`.
@@ -125,7 +146,7 @@ pub enum TrainError {
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
-    Settings(#[from] crate::SpecError),
+    Settings(#[from] SettingsError),
     #[error("run folder {0} already holds a run; pass --resume to continue it or choose another --run-name")]
     RunExists(PathBuf),
     #[error(transparent)]
@@ -226,13 +247,21 @@ pub fn train<M: ImageClassifier + 'static>(
 ) -> Result<TrainSummary, TrainError> {
     settings.validate(data.train.len())?;
     let store = CheckpointStore::new(run.checkpoints(), 2);
-    check_run_dir(run, run_config, settings, resume, &store)?;
-
     let TrainParts {
         mut model,
         mut optimizer,
         mut scheduler,
+        schedule_spans_run,
     } = parts;
+    check_run_dir(
+        run,
+        run_config,
+        settings,
+        schedule_spans_run,
+        resume,
+        &store,
+    )?;
+
     let num_params = model.num_params();
     let fingerprint = data_fingerprint(data);
     let mut state = LoopState {
@@ -521,12 +550,13 @@ pub fn train<M: ImageClassifier + 'static>(
 
 /// Creates the run folder, refusing to overwrite an existing run unless resuming, to resume a run
 /// that does not exist, and to resume a run whose configuration differs in anything that would
-/// change its trajectory (see [`differing_fields`] and [`schedule_spans_the_run`]). Writes nothing
+/// change its trajectory (see [`differing_fields`] and [`TrainParts::schedule_spans_run`]). Writes nothing
 /// but the folders; `config.json` is [`write_config`]'s, once the checkpoint has been checked too.
 fn check_run_dir(
     run: &RunDir,
     run_config: &serde_json::Value,
     settings: &TrainSettings,
+    schedule_spans_run: Option<String>,
     resume: bool,
     store: &CheckpointStore,
 ) -> Result<(), TrainError> {
@@ -570,8 +600,8 @@ fn check_run_dir(
                 .collect(),
         });
     }
-    if let (Some(started), Some(schedule)) = (config_epochs(&old), schedule_spanning_the_run(&old))
-    {
+    // The configurations agree but for `epochs`, so the schedule is the one the run started with.
+    if let (Some(started), Some(schedule)) = (config_epochs(&old), schedule_spans_run) {
         if started != settings.epochs as u64 {
             return Err(TrainError::EpochsChangeSchedule {
                 path: run.root().to_path_buf(),
@@ -666,35 +696,6 @@ fn config_epochs(config: &serde_json::Value) -> Option<u64> {
         return Some(epochs);
     }
     map.values().find_map(config_epochs)
-}
-
-/// The name of the configuration's learning-rate schedule (its `scheduler` entry) if that schedule
-/// depends on the length of the run.
-fn schedule_spanning_the_run(config: &serde_json::Value) -> Option<String> {
-    let entry = config.get("scheduler")?;
-    let spans = match serde_json::from_value::<SchedulerSpec>(entry.clone()) {
-        Ok(spec) => schedule_spans_the_run(&spec),
-        // A record this build cannot parse: judge by the name.
-        Err(_) => entry.get("name").and_then(|n| n.as_str()) == Some("cosine"),
-    };
-    spans.then(|| {
-        entry
-            .get("name")
-            .and_then(|n| n.as_str())
-            .unwrap_or("learning-rate")
-            .to_string()
-    })
-}
-
-/// Whether `spec`'s learning rates depend on the total number of steps of the run (so that
-/// changing `epochs` on resume would change them). No wildcard: a new schedule must decide.
-fn schedule_spans_the_run(spec: &SchedulerSpec) -> bool {
-    match spec {
-        SchedulerSpec::Cosine { .. } => true,
-        SchedulerSpec::Constant { .. }
-        | SchedulerSpec::Step { .. }
-        | SchedulerSpec::Plrs { .. } => false,
-    }
 }
 
 /// A fingerprint of the images, labels and shapes of both halves of the data (64-bit FNV-1a over
@@ -859,52 +860,5 @@ mod tests {
         );
         assert_eq!(config_epochs(&old), Some(2));
         assert_eq!(config_epochs(&serde_json::json!({"epochs": 3})), Some(3));
-    }
-
-    /// The schedules flagged as spanning the run are exactly those whose learning rates change
-    /// with the run's length: built for 8 and for 16 steps, their first 8 rates must agree
-    /// unless flagged.
-    #[test]
-    fn a_schedule_is_flagged_exactly_when_its_rates_depend_on_the_run_length() {
-        let schedules = [
-            SchedulerSpec::Constant { lr: 0.1 },
-            SchedulerSpec::Cosine {
-                lr: 0.1,
-                min_lr: 0.001,
-            },
-            SchedulerSpec::Step {
-                lr: 0.1,
-                step_epochs: 1,
-                gamma: 0.5,
-            },
-            SchedulerSpec::Plrs {
-                min_lr: 0.01,
-                max_lr: 0.1,
-                warmup_steps: 2,
-                per_epoch: false,
-                seed: 3,
-            },
-            SchedulerSpec::Plrs {
-                min_lr: 0.01,
-                max_lr: 0.1,
-                warmup_steps: 0,
-                per_epoch: true,
-                seed: 3,
-            },
-        ];
-        for spec in schedules {
-            let rates = |total: usize| -> Vec<f64> {
-                let mut scheduler = spec.build(total, 4).unwrap();
-                (0..8).map(|_| scheduler.step().base()).collect()
-            };
-            let depends = rates(8) != rates(16);
-            assert_eq!(depends, schedule_spans_the_run(&spec), "{spec:?}");
-            let config = serde_json::json!({ "scheduler": spec });
-            assert_eq!(
-                schedule_spanning_the_run(&config).is_some(),
-                depends,
-                "{config}"
-            );
-        }
     }
 }

@@ -2,13 +2,21 @@
 //! End-to-end tests of the training loop on tiny data: learning happens, files are written, and a
 //! resumed run reproduces an uninterrupted one exactly.
 
+use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::{SmallCnn, SmallCnnConfig};
-use ember_optim::{GamConfig, IfShampooConfig, RfRmsPropConfig, SignumConfig, VamoConfig};
+use ember_optim::{
+    DirectionRule, GamConfig, IfShampooConfig, PlrsConfig, RfRmsPropConfig, SignumConfig,
+    VamoConfig,
+};
 use ember_train::{
-    read_metrics, train, CheckpointStore, MetricsRecord, OptimizerSpec, RunDir, SchedulerSpec,
-    TrainData, TrainError, TrainParts, TrainSettings,
+    read_metrics, train, CheckpointStore, MetricsRecord, RunDir, StepRule, TrainData, TrainError,
+    TrainParts, TrainSettings,
 };
 
 /// 2 classes of 8×8 grey images: class 0 is bright in the top half, class 1 in the bottom half,
@@ -81,20 +89,91 @@ fn settings(epochs: usize) -> TrainSettings {
     }
 }
 
-fn cosine() -> SchedulerSpec {
-    SchedulerSpec::Cosine {
-        lr: 0.05,
-        min_lr: 0.001,
+/// An optimizer the tests train with, built afresh for every run as a new process would.
+#[derive(Clone, Copy, Debug)]
+enum Optimizer {
+    Sgd,
+    Adam,
+    RfRmsProp,
+    IfShampoo,
+    Signum,
+    Gam,
+    /// VAMO around SGD with `directions` random directions, adaptive α or not.
+    Vamo {
+        directions: usize,
+        adaptive: bool,
+    },
+}
+
+/// SGD with heavy-ball momentum 0.9 (no dampening) and L2 weight decay 5e-4.
+fn sgd() -> ModuleOptimizer {
+    SgdConfig::new()
+        .with_momentum(Some(MomentumConfig {
+            momentum: 0.9,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig::new(5e-4)))
+        .init()
+}
+
+impl Optimizer {
+    fn build(self) -> StepRule<SmallCnn> {
+        match self {
+            Self::Sgd => sgd().into(),
+            Self::Adam => AdamConfig::new().with_epsilon(1e-8).init().into(),
+            Self::RfRmsProp => RfRmsPropConfig::new(16).init().into(),
+            Self::IfShampoo => IfShampooConfig::new(16).init().into(),
+            Self::Signum => SignumConfig::new().init().into(),
+            Self::Gam => {
+                StepRule::Closure(Box::new(GamConfig::new().build().unwrap().with_base(sgd())))
+            }
+            Self::Vamo {
+                directions,
+                adaptive,
+            } => StepRule::Closure(Box::new(
+                VamoConfig::new()
+                    .with_directions(directions)
+                    .with_adaptive_alpha(adaptive)
+                    .try_init::<SmallCnn>(sgd())
+                    .unwrap(),
+            )),
+        }
     }
 }
 
-fn parts(optimizer: &OptimizerSpec, total_steps: usize) -> TrainParts<SmallCnn> {
-    parts_with(optimizer, &cosine(), total_steps)
+/// A learning-rate schedule the tests train with.
+#[derive(Clone, Copy, Debug)]
+enum Schedule {
+    /// Cosine from 0.05 to 0.001 over the run.
+    Cosine,
+    /// PLRS in [0.01, 0.05] with a 2-step warm-up, redrawn every step.
+    Plrs,
+}
+
+impl Schedule {
+    fn build(self, total_steps: usize) -> ModuleLrScheduler {
+        match self {
+            Self::Cosine => CosineAnnealingLrSchedulerConfig::new(0.05, total_steps)
+                .with_min_lr(0.001)
+                .init()
+                .unwrap(),
+            Self::Plrs => PlrsConfig::new(0.01, 0.05)
+                .with_warmup_steps(2)
+                .with_seed(9)
+                .init()
+                .unwrap(),
+        }
+    }
+}
+
+fn parts(optimizer: Optimizer, total_steps: usize) -> TrainParts<SmallCnn> {
+    parts_with(optimizer, Schedule::Cosine, total_steps)
 }
 
 fn parts_with(
-    optimizer: &OptimizerSpec,
-    scheduler: &SchedulerSpec,
+    optimizer: Optimizer,
+    schedule: Schedule,
     total_steps: usize,
 ) -> TrainParts<SmallCnn> {
     let device = flex();
@@ -105,25 +184,9 @@ fn parts_with(
             .with_convs_per_stage(1)
             .init(&device)
             .unwrap(),
-        optimizer: optimizer.build_rule(16).unwrap(),
-        scheduler: scheduler.build(total_steps, 4).unwrap(),
-    }
-}
-
-fn sgd() -> OptimizerSpec {
-    OptimizerSpec::Sgd {
-        momentum: 0.9,
-        nesterov: false,
-        weight_decay: 5e-4,
-    }
-}
-
-fn adam() -> OptimizerSpec {
-    OptimizerSpec::Adam {
-        beta_1: 0.9,
-        beta_2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.0,
+        optimizer: optimizer.build(),
+        scheduler: schedule.build(total_steps),
+        schedule_spans_run: None,
     }
 }
 
@@ -164,7 +227,7 @@ fn trains_and_writes_metrics_summary_and_checkpoints() {
         &config(4),
         &settings(4),
         &data,
-        parts(&sgd(), 16),
+        parts(Optimizer::Sgd, 16),
         &flex(),
         false,
     )
@@ -207,49 +270,21 @@ fn trains_and_writes_metrics_summary_and_checkpoints() {
 #[test]
 fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
     let _serial = seeded();
-    let plrs = SchedulerSpec::Plrs {
-        min_lr: 0.01,
-        max_lr: 0.05,
-        warmup_steps: 2,
-        per_epoch: false,
-        seed: 9,
-    };
     let cases = [
-        ("sgd", sgd(), cosine()),
-        ("adam", adam(), cosine()),
-        (
-            "rf-rmsprop",
-            OptimizerSpec::RfRmsprop(RfRmsPropConfig::new(16)),
-            cosine(),
-        ),
-        (
-            "if-shampoo",
-            OptimizerSpec::IfShampoo(IfShampooConfig::new(16)),
-            cosine(),
-        ),
-        (
-            "signum",
-            OptimizerSpec::Signum(SignumConfig::new()),
-            cosine(),
-        ),
-        ("sgd+plrs", sgd(), plrs),
-        (
-            "gam(sgd)",
-            OptimizerSpec::Gam {
-                base: Box::new(sgd()),
-                gam: GamConfig::new(),
-            },
-            cosine(),
-        ),
+        ("sgd", Optimizer::Sgd, Schedule::Cosine),
+        ("adam", Optimizer::Adam, Schedule::Cosine),
+        ("rf-rmsprop", Optimizer::RfRmsProp, Schedule::Cosine),
+        ("if-shampoo", Optimizer::IfShampoo, Schedule::Cosine),
+        ("signum", Optimizer::Signum, Schedule::Cosine),
+        ("sgd+plrs", Optimizer::Sgd, Schedule::Plrs),
+        ("gam(sgd)", Optimizer::Gam, Schedule::Cosine),
         (
             "vamo(sgd), adaptive α",
-            OptimizerSpec::Vamo {
-                base: Box::new(sgd()),
-                vamo: VamoConfig::new()
-                    .with_adaptive_alpha(true)
-                    .with_directions(2),
+            Optimizer::Vamo {
+                directions: 2,
+                adaptive: true,
             },
-            cosine(),
+            Schedule::Cosine,
         ),
     ];
     for (name, optimizer, scheduler) in cases {
@@ -257,7 +292,7 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
         let device = flex();
         let data = data();
         let run = |path: &str, epochs: usize, resume: bool| {
-            let parts = parts_with(&optimizer, &scheduler, 12);
+            let parts = parts_with(optimizer, scheduler, 12);
             let dir = RunDir::new(dir.path().join(path));
             train(
                 &dir,
@@ -301,23 +336,15 @@ fn every_run_reports_its_passes_per_step() {
     let data = data();
     let q = 2;
     let cases = [
-        ("sgd", sgd(), 1.0, 1.0),
-        (
-            "gam",
-            OptimizerSpec::Gam {
-                base: Box::new(sgd()),
-                gam: GamConfig::new(),
-            },
-            4.0,
-            4.0,
-        ),
+        ("sgd", Optimizer::Sgd, 1.0, 1.0),
+        ("gam", Optimizer::Gam, 4.0, 4.0),
         (
             // Per step: the gradient, then q + 1 forward passes at the snapshot; per epoch, q + 1
             // forward passes on each full-data batch, as many as there are steps here.
             "vamo",
-            OptimizerSpec::Vamo {
-                base: Box::new(sgd()),
-                vamo: VamoConfig::new().with_directions(q),
+            Optimizer::Vamo {
+                directions: q,
+                adaptive: false,
             },
             1.0 + 2.0 * (q as f64 + 1.0),
             1.0,
@@ -330,7 +357,7 @@ fn every_run_reports_its_passes_per_step() {
             &config(1),
             &settings(1),
             &data,
-            parts_with(&optimizer, &cosine(), 4),
+            parts_with(optimizer, Schedule::Cosine, 4),
             &device,
             false,
         )
@@ -356,7 +383,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
         &config(2),
         &settings(2),
         &data,
-        parts(&sgd(), 8),
+        parts(Optimizer::Sgd, 8),
         &device,
         false,
     )
@@ -373,7 +400,7 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
         &config(2),
         &settings(2),
         &data,
-        parts(&sgd(), 8),
+        parts(Optimizer::Sgd, 8),
         &device,
         true,
     )
@@ -402,7 +429,7 @@ fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
         &config(1),
         &settings(1),
         &data,
-        parts(&sgd(), 4),
+        parts(Optimizer::Sgd, 4),
         &device,
         false,
     )
@@ -413,7 +440,7 @@ fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
         &config(1),
         &settings(1),
         &data,
-        parts(&sgd(), 4),
+        parts(Optimizer::Sgd, 4),
         &device,
         false,
     )
@@ -427,7 +454,7 @@ fn refuses_to_overwrite_a_run_or_resume_a_different_one() {
         &other,
         &settings(1),
         &data,
-        parts(&sgd(), 4),
+        parts(Optimizer::Sgd, 4),
         &device,
         true,
     )
@@ -446,7 +473,7 @@ fn rejects_a_batch_larger_than_the_training_set() {
         &config(1),
         &bad,
         &data(),
-        parts(&sgd(), 4),
+        parts(Optimizer::Sgd, 4),
         &flex(),
         false,
     )
@@ -493,7 +520,7 @@ fn spiking_parts(spike: u64) -> TrainParts<SmallCnn> {
 }
 
 fn scheduled_parts(schedule: SpikeAt) -> TrainParts<SmallCnn> {
-    let mut parts = parts(&sgd(), 12);
+    let mut parts = parts(Optimizer::Sgd, 12);
     parts.scheduler = burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler::new(schedule);
     parts
 }

@@ -6,11 +6,12 @@
 
 mod common;
 
+use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::optim::AdamConfig;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::SmallCnnConfig;
 use ember_train::{
-    read_metrics, train, DeviceChoice, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainParts,
-    TrainSettings,
+    read_metrics, train, DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings,
 };
 
 /// Two 1×8×8 classes (bright left vs bright right half).
@@ -54,15 +55,9 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
             .with_convs_per_stage(1)
             .init(&device)
             .unwrap(),
-        optimizer: OptimizerSpec::Adam {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            epsilon: 1e-8,
-            weight_decay: 0.0,
-        }
-        .build_rule(8)
-        .unwrap(),
-        scheduler: SchedulerSpec::Constant { lr: 0.01 }.build(8, 4).unwrap(),
+        optimizer: AdamConfig::new().with_epsilon(1e-8).init().into(),
+        scheduler: ModuleLrScheduler::new(0.01),
+        schedule_spans_run: None,
     };
     let settings = TrainSettings {
         epochs: 2,

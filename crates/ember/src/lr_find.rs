@@ -4,16 +4,19 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ember_train::{LrFindSettings, LrSuggestion};
+use ember_lab::lr_find::{round_significant, write_lr_find_data, write_lr_find_plot};
+use ember_lab::provenance::shell_command;
+use ember_lab::{LrFindSettings, LrSuggestion, Prepared, TrainFlags};
 
-use crate::train::{self, Prepared, TrainArgs};
-
-/// Options of `ember lr-find`: every option of `ember train` (model, data, optimizer, device,
+/// Options of `ember lr-find`: the run options of `ember train` (model, data, optimizer, device,
 /// seed), plus the sweep's.
 #[derive(Args, Debug, Clone)]
 pub struct LrFindArgs {
     #[command(flatten)]
-    pub train: TrainArgs,
+    pub train: TrainFlags,
+    /// Where the default output folder goes.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
     /// Learning rate of the first step.
     #[arg(long, default_value_t = LrFindSettings::default().start_lr)]
     pub start_lr: f64,
@@ -50,32 +53,31 @@ const NOT_FOR_TRAIN: &[&str] = &[
 ];
 
 pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
+    let spec = args.train.run_spec()?;
+    let optimizer_spec = &spec.optimizer;
     let Prepared {
         device_choice,
         device,
-        optimizer: optimizer_spec,
         data,
         model,
-        ..
-    } = train::prepare(&args.train)?;
+    } = spec.prepare()?;
     let settings = LrFindSettings {
         start_lr: args.start_lr,
         end_lr: args.end_lr,
         steps: args.steps,
         smoothing: args.smoothing,
         divergence_factor: args.divergence_factor,
-        batch_size: args.train.batch_size,
-        seed: args.train.seed,
+        batch_size: spec.train.batch_size,
+        seed: spec.train.seed,
     };
     settings.validate(data.train.len())?;
     let out = args.out.clone().unwrap_or_else(|| {
-        args.train
-            .runs_dir
+        args.runs_dir
             .join(format!("lr-find-{}", optimizer_spec.name()))
     });
     tracing::info!(
-        "lr-find: {:?} with {} on {device_choice}, lr {:e} → {:e} over {} steps of {} images; output in {}",
-        args.train.model,
+        "lr-find: {} with {} on {device_choice}, lr {:e} → {:e} over {} steps of {} images; output in {}",
+        spec.model.type_name(),
         optimizer_spec.name(),
         settings.start_lr,
         settings.end_lr,
@@ -85,7 +87,7 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
     );
 
     let optimizer = optimizer_spec.build_rule(settings.batch_size)?;
-    let curve = ember_train::lr_find(
+    let curve = ember_lab::lr_find(
         model,
         optimizer,
         &data.train,
@@ -95,24 +97,18 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
     )?;
     let suggestion = curve.suggest();
     let config = serde_json::json!({
-        "optimizer": &optimizer_spec,
+        "optimizer": optimizer_spec,
         "train_args": &args.train,
         "train_images": data.train.len(),
         "ember_version": env!("CARGO_PKG_VERSION"),
     });
     // The numbers first (files, then the printed suggestion), the plot last: a plot that cannot
     // be drawn (no font, say) is a warning, never a lost result.
-    let mut files = ember_train::write_lr_find_data(
-        &out,
-        &settings,
-        &curve,
-        suggestion.as_ref().ok(),
-        &config,
-    )?;
+    let mut files = write_lr_find_data(&out, &settings, &curve, suggestion.as_ref().ok(), &config)?;
     let suggestion = match suggestion {
         Ok(suggestion) => suggestion,
         Err(e) => {
-            ember_train::write_lr_find_plot(&mut files, &settings, &curve, None);
+            write_lr_find_plot(&mut files, &settings, &curve, None);
             return Err(anyhow::Error::new(e)
                 .context(format!("the recorded curve is in {}", files.csv.display())));
         }
@@ -136,14 +132,14 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
     );
     let raw: Vec<String> = std::env::args().collect();
     println!("{}", train_command(&raw, &suggestion));
-    ember_train::write_lr_find_plot(&mut files, &settings, &curve, Some(&suggestion));
+    write_lr_find_plot(&mut files, &settings, &curve, Some(&suggestion));
     Ok(())
 }
 
 /// `ember train` with this invocation's model, data, optimizer and device flags and PLRS bounds from
 /// `suggestion`, ready to paste.
 fn train_command(raw_args: &[String], suggestion: &LrSuggestion) -> String {
-    let mut words = vec!["ember".to_string(), "train".to_string()];
+    let mut words = vec!["ember", "train"];
     let mut args = raw_args
         .iter()
         .skip(1)
@@ -157,31 +153,23 @@ fn train_command(raw_args: &[String], suggestion: &LrSuggestion) -> String {
             }
             continue;
         }
-        words.push(shell_quote(arg));
+        words.push(arg);
     }
+    let (min_lr, max_lr) = (round3(suggestion.min_lr), round3(suggestion.max_lr));
     words.extend([
-        "--scheduler".to_string(),
-        "plrs".to_string(),
-        "--lr-min".to_string(),
-        round3(suggestion.min_lr),
-        "--lr-max".to_string(),
-        round3(suggestion.max_lr),
+        "--scheduler",
+        "plrs",
+        "--lr-min",
+        &min_lr,
+        "--lr-max",
+        &max_lr,
     ]);
-    words.join(" ")
+    shell_command(words)
 }
 
 /// `v` to 3 significant digits, as short as possible.
 fn round3(v: f64) -> String {
-    ember_train::round_significant(v, 3).to_string()
-}
-
-fn shell_quote(arg: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-_=.,/:+@%".contains(c);
-    if !arg.is_empty() && arg.chars().all(safe) {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
+    round_significant(v, 3).to_string()
 }
 
 #[cfg(test)]

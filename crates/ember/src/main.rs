@@ -1,4 +1,5 @@
-//! `ember`: train and compare optimizers on burn from the command line.
+//! `ember`: train and compare optimizers on burn from the command line. One module per command;
+//! each holds its clap options and calls `ember-lab` / `ember-train` for the work.
 
 mod bench;
 mod compare;
@@ -27,7 +28,7 @@ enum Command {
     /// Train a model on a data set with one optimizer; prints the test accuracy.
     Train(Box<train::TrainArgs>),
     /// Learning-rate range test: train while the lr grows geometrically, record the loss, and
-    /// suggest PLRS bounds (--lr-min, --lr-max). Takes every option of `ember train`.
+    /// suggest PLRS bounds (--lr-min, --lr-max). Takes the run options of `ember train`.
     LrFind(Box<lr_find::LrFindArgs>),
     /// Run an experiment spec (experiments/*.toml): every arm for every seed (finished runs are
     /// skipped, interrupted ones resumed), then results.md and plots with the spread over seeds.
@@ -48,7 +49,7 @@ enum Command {
 /// but not the info chatter of the libraries underneath (burn and cubecl's kernel autotuner log
 /// every tuning decision, "Tuning MatmulAutotuneKey …", at info level).
 const DEFAULT_LOG_FILTER: &str =
-    "warn,ember=info,ember_train=info,ember_data=info,ember_models=info,ember_optim=info";
+    "warn,ember=info,ember_lab=info,ember_train=info,ember_data=info,ember_models=info,ember_optim=info";
 
 fn main() -> std::process::ExitCode {
     // First, before any thread or GPU device exists.

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use ember_train::{read_metrics, LegendPosition, LinePlot, MetricsRecord, PlotFormat};
+use ember_lab::{LegendPosition, LinePlot, PlotFormat};
+use ember_train::{read_metrics, MetricsRecord};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]

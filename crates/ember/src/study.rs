@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ember_train::signgd_study::write_report;
-use ember_train::{run_signgd_study, DeviceChoice, SignGdStudyConfig, StudyArm};
+use ember_lab::signgd_study::write_report;
+use ember_lab::{run_signgd_study, SignGdStudyConfig, StudyArm};
+use ember_train::DeviceChoice;
 
 #[derive(Subcommand, Debug)]
 pub enum StudyCommand {

@@ -152,7 +152,7 @@ fn bad_input_is_refused_with_the_field_named() {
             &["train", "--model", "transformer", "--patch-size", "5"],
             "patch_size",
         ),
-        (&["train", "--pixel-noise", "-0.1"], "--pixel-noise"),
+        (&["train", "--pixel-noise", "-0.1"], "pixel_noise"),
         (&["train", "--device", "cuda"], "unknown device `cuda`"),
         (
             &["train", "--dataset", "imagenet"],
@@ -398,7 +398,7 @@ name = "tiny"
 seeds = [0, 1]
 [model]
 kind = "mlp"
-args = "--hidden 16"
+hidden = [16]
 [data]
 dataset = "generated"
 train_subset = 128
@@ -408,10 +408,12 @@ epochs = 1
 batch_size = 32
 [[arm]]
 name = "sgd"
-args = "--optimizer sgd --lr 0.05"
+optimizer = { name = "sgd" }
+scheduler = { name = "constant", lr = 0.05 }
 [[arm]]
 name = "sam"
-args = "--optimizer sam --lr 0.05"
+optimizer = { name = "sam" }
+scheduler = { name = "constant", lr = 0.05 }
 [[arm]]
 name = "someday"
 pending = "its optimizer does not exist yet"

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use burn::prelude::*;
+use ember_lab::{OptimizerSpec, SchedulerSpec};
 use ember_models::{AnyClassifier, MlpConfig};
-use ember_train::{read_metrics, CheckpointStore, MetricsRecord, OptimizerSpec, SchedulerSpec};
+use ember_train::{read_metrics, CheckpointStore, MetricsRecord};
 
 const EPOCHS: usize = 8;
 const TRAIN_IMAGES: usize = 4096;

@@ -153,7 +153,8 @@ fn compare_without_a_font_still_writes_its_report() {
     std::fs::write(
         &spec,
         "name = \"nofont\"\nseeds = [0]\n[model]\nkind = \"mlp\"\n[data]\ndataset = \"generated\"\n\
-         [train]\nepochs = 2\nbatch_size = 32\n[[arm]]\nname = \"sgd\"\nargs = \"--optimizer sgd\"\n",
+         [train]\nepochs = 2\nbatch_size = 32\n[[arm]]\nname = \"sgd\"\noptimizer = { name = \"sgd\" }\n\
+         scheduler = { name = \"constant\", lr = 0.05 }\n",
     )
     .unwrap();
     let runs = dir.path().join("runs");
@@ -193,11 +194,13 @@ fn compare_never_rewrites_a_finished_run_for_other_epochs() {
         std::fs::write(
             &spec,
             format!(
-                "name = \"epochs\"\nseeds = [0]\n[model]\nkind = \"mlp\"\nargs = \"--hidden 8\"\n\
+                "name = \"epochs\"\nseeds = [0]\n[model]\nkind = \"mlp\"\nhidden = [8]\n\
                  [data]\ndataset = \"generated\"\ntrain_subset = 64\ntest_subset = 32\n\
                  [train]\nepochs = {epochs}\nbatch_size = 32\n\
-                 [[arm]]\nname = \"constant\"\nargs = \"--optimizer sgd --lr 0.05\"\n\
-                 [[arm]]\nname = \"cosine\"\nargs = \"--optimizer sgd --lr 0.05 --scheduler cosine\"\n"
+                 [[arm]]\nname = \"constant\"\noptimizer = {{ name = \"sgd\" }}\n\
+                 scheduler = {{ name = \"constant\", lr = 0.05 }}\n\
+                 [[arm]]\nname = \"cosine\"\noptimizer = {{ name = \"sgd\" }}\n\
+                 scheduler = {{ name = \"cosine\", lr = 0.05 }}\n"
             ),
         )
         .unwrap();
@@ -339,10 +342,11 @@ fn compare_refuses_to_report_a_finished_run_under_changed_arm_flags() {
         std::fs::write(
             &spec,
             format!(
-                "name = \"flags\"\nseeds = [0]\n[model]\nkind = \"mlp\"\nargs = \"--hidden 8\"\n\
+                "name = \"flags\"\nseeds = [0]\n[model]\nkind = \"mlp\"\nhidden = [8]\n\
                  [data]\ndataset = \"generated\"\ntrain_subset = 64\ntest_subset = 32\n\
                  [train]\nepochs = 1\nbatch_size = 32\n\
-                 [[arm]]\nname = \"sgd\"\nargs = \"--optimizer sgd --lr {lr}\"\n"
+                 [[arm]]\nname = \"sgd\"\noptimizer = {{ name = \"sgd\" }}\n\
+                 scheduler = {{ name = \"constant\", lr = {lr} }}\n"
             ),
         )
         .unwrap();

@@ -4,6 +4,8 @@
 use ember_models::Probes;
 use serde::{Deserialize, Serialize};
 
+use crate::stats::{fit_line, mean, LinearFit};
+
 /// Share of (neuron, sample) pairs whose query and key noise must agree in sign for stage II.
 pub const NOISE_AGREEMENT: f64 = 0.95;
 /// Mean s_{i,21} below which stage IV has arrived.
@@ -42,11 +44,6 @@ pub struct StepSummary {
     pub mean_signal_to_signal: f64,
     /// Mean s_{i,21}.
     pub mean_noise_to_signal: f64,
-}
-
-fn mean(values: impl ExactSizeIterator<Item = f64>) -> f64 {
-    let n = values.len().max(1) as f64;
-    values.sum::<f64>() / n
 }
 
 /// Majority vote of the signs in each row of a `[rows, n]` row-major matrix.
@@ -97,8 +94,8 @@ impl StepSummary {
             key_signal: probes.key_signal.clone(),
             query_noise_vote: votes(&probes.query_noise, n),
             key_noise_vote: votes(&probes.key_noise, n),
-            mean_signal_to_signal: mean(f64s(&probes.attention_signal_to_signal).into_iter()),
-            mean_noise_to_signal: mean(f64s(&probes.attention_noise_to_signal).into_iter()),
+            mean_signal_to_signal: mean(f64s(&probes.attention_signal_to_signal)),
+            mean_noise_to_signal: mean(f64s(&probes.attention_noise_to_signal)),
         }
     }
 }
@@ -212,48 +209,6 @@ pub fn detect_stages(trace: &[StepSummary]) -> Stages {
         noise_to_signal_decay,
         in_order,
     }
-}
-
-/// A least-squares line `y = intercept + slope·x` and its R².
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LinearFit {
-    pub slope: f64,
-    pub intercept: f64,
-    pub r_squared: f64,
-    pub points: usize,
-}
-
-/// Least squares through `(x, y)` points; `None` with fewer than 3 points or constant x.
-pub fn fit_line(points: impl Iterator<Item = (f64, f64)>) -> Option<LinearFit> {
-    let points: Vec<(f64, f64)> = points
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
-    if points.len() < 3 {
-        return None;
-    }
-    let n = points.len() as f64;
-    let (mx, my) = (
-        points.iter().map(|p| p.0).sum::<f64>() / n,
-        points.iter().map(|p| p.1).sum::<f64>() / n,
-    );
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let syy: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let slope = sxy / sxx;
-    let r_squared = if syy == 0.0 {
-        1.0
-    } else {
-        sxy * sxy / (sxx * syy)
-    };
-    Some(LinearFit {
-        slope,
-        intercept: my - slope * mx,
-        r_squared,
-        points: points.len(),
-    })
 }
 
 /// How the training loss falls once it is under way: a linear (exponential) rate makes

@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::stats::MedianRange;
+
 /// Summary of one measurement's timed steps, in seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Median {
@@ -19,19 +21,12 @@ impl Median {
     /// # Panics
     ///
     /// On an empty `times`; the command line refuses `--steps 0`.
-    pub fn of(mut times: Vec<f64>) -> Self {
-        assert!(!times.is_empty(), "no timed steps");
-        times.sort_by(f64::total_cmp);
-        let n = times.len();
-        let median_s = if !n.is_multiple_of(2) {
-            times[n / 2]
-        } else {
-            0.5 * (times[n / 2 - 1] + times[n / 2])
-        };
+    pub fn of(times: Vec<f64>) -> Self {
+        let range = MedianRange::of(times).expect("no timed steps");
         Self {
-            median_s,
-            min_s: times[0],
-            max_s: times[n - 1],
+            median_s: range.median,
+            min_s: range.min,
+            max_s: range.max,
         }
     }
 }

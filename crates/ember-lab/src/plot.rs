@@ -82,13 +82,13 @@ pub struct Marker {
 /// markers.
 ///
 /// ```no_run
-/// use ember_train::LinePlot;
+/// use ember_lab::LinePlot;
 /// LinePlot::new("test accuracy")
 ///     .x_label("epoch")
 ///     .y_label("accuracy (%)")
 ///     .series("sgd", vec![(1.0, 35.0), (2.0, 48.0)])
 ///     .write(std::path::Path::new("accuracy.png"))?;
-/// # Ok::<(), ember_train::PlotError>(())
+/// # Ok::<(), ember_lab::PlotError>(())
 /// ```
 ///
 /// Points with a non-finite coordinate (or a non-positive one on a logarithmic axis) are left out,
@@ -234,7 +234,7 @@ impl LinePlot {
             PlotFormat::Png => self.render_png()?,
             PlotFormat::Svg => self.render_svg()?.into_bytes(),
         };
-        crate::write_atomically(path, &bytes).map_err(|source| PlotError::Io {
+        ember_train::write_atomically(path, &bytes).map_err(|source| PlotError::Io {
             path: path.to_path_buf(),
             source,
         })

@@ -4,10 +4,9 @@
 
 use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
+use ember_lab::{OptimizerSpec, SchedulerSpec};
 use ember_models::{SmallCnn, SmallCnnConfig};
-use ember_train::{
-    train, OptimizerSpec, RunDir, SchedulerSpec, TrainData, TrainError, TrainParts, TrainSettings,
-};
+use ember_train::{train, RunDir, TrainData, TrainError, TrainParts, TrainSettings};
 
 /// 2 classes of 8×8 grey images (bright top vs bright bottom half), with `salt`-seeded noise.
 fn halves(n: usize, salt: u64) -> ImageSet {
@@ -129,6 +128,11 @@ impl Setup {
                 .scheduler
                 .build(steps_per_epoch * self.epochs, steps_per_epoch)
                 .unwrap(),
+            // What `RunSpec::train` tells the loop about this schedule.
+            schedule_spans_run: self
+                .scheduler
+                .spans_run()
+                .then(|| self.scheduler.name().to_string()),
         };
         train(
             run,

@@ -2,7 +2,7 @@
 //! moves every weight by exactly the learning rate, traces and reports are written.
 
 use burn::prelude::*;
-use ember_train::{run_signgd_study, signgd_study::write_report, SignGdStudyConfig, StudyArm};
+use ember_lab::{run_signgd_study, signgd_study::write_report, SignGdStudyConfig, StudyArm};
 
 fn tiny() -> SignGdStudyConfig {
     SignGdStudyConfig {

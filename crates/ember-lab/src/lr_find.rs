@@ -15,8 +15,10 @@ use ember_data::{epoch_order, ImageBatcher, ImageSet};
 use ember_models::ImageClassifier;
 use serde::{Deserialize, Serialize};
 
+use ember_train::{write_atomically, BatchObjective, StepRule};
+
 use crate::plot::{LegendPosition, LinePlot, PlotError};
-use crate::{BatchObjective, SpecError, StepRule};
+use crate::spec::SpecError;
 
 /// How to sweep the learning rate and when to stop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -383,7 +385,7 @@ pub fn write_lr_find_data(
     for p in &curve.points {
         writeln!(csv, "{},{},{},{}", p.step, p.lr, p.loss, p.smoothed_loss).expect("to a String");
     }
-    crate::write_atomically(&files.csv, csv.as_bytes()).map_err(io(&files.csv))?;
+    write_atomically(&files.csv, csv.as_bytes()).map_err(io(&files.csv))?;
 
     let json = serde_json::json!({
         "settings": settings,
@@ -396,7 +398,7 @@ pub fn write_lr_find_data(
         "config": config,
     });
     let bytes = serde_json::to_vec_pretty(&json).expect("lr-find report serialises");
-    crate::write_atomically(&files.json, &bytes).map_err(io(&files.json))?;
+    write_atomically(&files.json, &bytes).map_err(io(&files.json))?;
     Ok(files)
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ember_train::{CompareSpec, CompareSpecError};
+use ember_lab::{CompareSpec, CompareSpecError};
 use proptest::prelude::*;
 
 const VALID: &str = r#"name = "demo"
@@ -13,7 +13,7 @@ description = "a valid spec"
 seeds = [0, 1]
 [model]
 kind = "cnn"
-args = "--widths 8,16"
+widths = [8, 16]
 [data]
 dataset = "generated"
 train_subset = 128
@@ -27,7 +27,8 @@ device = "flex"
 log_every = 5
 [[arm]]
 name = "sgd"
-args = "--optimizer sgd --lr 0.05"
+optimizer = { name = "sgd", momentum = 0.9 }
+scheduler = { name = "constant", lr = 0.05 }
 [[arm]]
 name = "later"
 pending = "not yet"
@@ -36,7 +37,7 @@ pending = "not yet"
 /// Keys that may be left out of a valid spec.
 const OPTIONAL: &[&str] = &[
     "description",
-    "args",
+    "widths",
     "train_subset",
     "test_subset",
     "augment",
@@ -47,10 +48,10 @@ const OPTIONAL: &[&str] = &[
 ];
 
 /// What dropping the line `key = …` must name: `None` when the spec stays valid. An arm needs its
-/// flags unless it is pending, so dropping either of those names `args`.
-fn expected_on_drop<'a>(line: &str, key: &'a str) -> Option<&'a str> {
-    if key == "pending" || (key == "args" && line.contains("--optimizer")) {
-        Some("args")
+/// optimizer and scheduler tables unless it is pending, so dropping `pending` names `optimizer`.
+fn expected_on_drop<'a>(_line: &str, key: &'a str) -> Option<&'a str> {
+    if key == "pending" {
+        Some("optimizer")
     } else if OPTIONAL.contains(&key) {
         None
     } else {
@@ -77,16 +78,18 @@ fn key_of(line: &str) -> Option<&str> {
     line.split_once(" = ").map(|(key, _)| key.trim())
 }
 
-/// Whether `err` points at `key`: a checked field ending in it (`train.epochs`, `arm[1].name`),
-/// or a TOML error at 1-based line `line` (when known) that quotes the key or shows its line.
+/// Whether `err` points at `key`: a checked field that is it or lies under it (`train.epochs`,
+/// `arm[1].name`, `arm[0].optimizer.name` for a damaged `optimizer` table), or a TOML error at
+/// 1-based line `line` (when known) that quotes the key or shows its line.
 fn names_key(err: &CompareSpecError, key: &str, line: Option<usize>) -> bool {
     let message = err.to_string();
     if err.field == "<toml>" {
         let at_line = line.is_none_or(|n| message.contains(&format!("at line {n},")));
         at_line && (message.contains(&format!("`{key}`")) || message.contains(&format!("{key} = ")))
     } else {
-        let last = err.field.rsplit('.').next().unwrap_or_default();
-        last.split('[').next() == Some(key)
+        err.field
+            .split('.')
+            .any(|segment| segment.split('[').next() == Some(key))
     }
 }
 
@@ -155,7 +158,7 @@ proptest! {
     /// One value replaced by an awkward one: accepted, or refused naming that key (at its line, for
     /// a TOML error).
     #[test]
-    fn a_bad_value_is_named_by_its_key(line in 0usize..24, value in awkward_value()) {
+    fn a_bad_value_is_named_by_its_key(line in 0usize..26, value in awkward_value()) {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<&str> = VALID.lines().collect();
         let line = line % lines.len();
@@ -179,7 +182,7 @@ proptest! {
     /// One line dropped: a required key is named as missing; a dropped section header leaves its
     /// keys in the section above, and the error names one of them.
     #[test]
-    fn a_dropped_line_is_named(dropped in 0usize..24) {
+    fn a_dropped_line_is_named(dropped in 0usize..26) {
         let dir = tempfile::tempdir().unwrap();
         let lines: Vec<&str> = VALID.lines().collect();
         let dropped = dropped % lines.len();
@@ -249,6 +252,30 @@ fn unusable_values_are_refused_naming_the_field() {
         ("seeds = [0, 1]", "seeds = [1, 1]", "seeds"),
         ("name = \"demo\"", "name = \"a/b\"", "name"),
         ("name = \"later\"", "name = \"sgd\"", "arm[1].name"),
+        (
+            "momentum = 0.9",
+            "momentum = 1.5",
+            "arm[0].optimizer.momentum",
+        ),
+        (
+            "momentum = 0.9",
+            "momentun = 0.9",
+            "arm[0].optimizer.momentun",
+        ),
+        (
+            "momentum = 0.9",
+            "momentum = \"high\"",
+            "arm[0].optimizer.momentum",
+        ),
+        ("lr = 0.05", "lr = 0", "arm[0].scheduler.lr"),
+        ("lr = 0.05", "min_lr = 0.05", "arm[0].scheduler.lr"),
+        (
+            "name = \"constant\"",
+            "name = \"warmup\"",
+            "arm[0].scheduler.name",
+        ),
+        ("widths = [8, 16]", "widths = 8", "model.widths"),
+        ("kind = \"cnn\"", "kind = \"resnet\"", "model.kind"),
     ];
     for (valid, bad, field) in cases {
         assert!(VALID.contains(valid), "{valid}");
@@ -266,5 +293,6 @@ fn the_undamaged_spec_loads() {
     let dir = tempfile::tempdir().unwrap();
     let spec = load(dir.path(), VALID.as_bytes()).unwrap();
     assert_eq!(spec.arms.len(), 2);
+    assert!(spec.arms[0].choice.is_some() && spec.arms[1].choice.is_none());
     assert_eq!(spec.train.log_every, Some(5));
 }

@@ -20,11 +20,14 @@ use ember_optim::SignGdConfig;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::{AtomicFile, OptimizerSpec, PlotError, SpecError};
+use ember_train::AtomicFile;
+
+use crate::plot::PlotError;
+use crate::spec::{OptimizerSpec, SpecError};
 
 pub use report::{render_results, write_report};
 pub use stages::{
-    detect_stages, fit_line, loss_rate, LinearFit, LossRate, Stages, StepSummary, NOISE_AGREEMENT,
+    detect_stages, loss_rate, LossRate, Stages, StepSummary, NOISE_AGREEMENT,
     NOISE_TO_SIGNAL_ATTENTION,
 };
 

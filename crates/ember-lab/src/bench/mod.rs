@@ -1,149 +1,51 @@
-//! `ember bench`: performance figures measured side by side in one process, so that ratios are
-//! robust to a noisy machine.
+//! Performance figures measured side by side in one process, so that ratios are robust to a noisy
+//! machine (`ember bench`).
 //!
 //! [`workload`] sets up a model on a device with a few batches of generated images, [`measure`]
 //! times optimizer updates, closure optimizers' whole steps and end-to-end training on it, and
 //! [`report`] collects the numbers and renders them as Markdown.
 
 mod measure;
-mod report;
+pub mod report;
 mod workload;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
-use clap::{Args, Subcommand};
+use anyhow::bail;
 use ember_train::DeviceChoice;
 
-use report::{BenchReport, ModelInfo, NotMeasured};
-use workload::{BenchModel, Workload, FULL_DATA_BATCHES};
+pub use report::{render_markdown, BenchReport};
+pub use workload::{BenchModel, FULL_DATA_BATCHES};
 
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// End-to-end training throughput (batch assembly, forward, backward, Adam update) of each
-    /// model on several devices.
-    Devices(DeviceArgs),
-    /// Every optimizer relative to burn's Adam on one device: the update of the per-parameter
-    /// optimizers (time and state bytes per parameter), the whole step of the closure optimizers
-    /// (time and passes per step).
-    Optimizers(OptimizerArgs),
-    /// Both of the above on each device, written as JSON and Markdown (e.g. experiments/bench.md).
-    Report(ReportArgs),
-}
+use report::{ModelInfo, NotMeasured};
+use workload::Workload;
 
 /// What every benchmark measures on and how often.
-#[derive(Args, Debug)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// Models to time, comma separated.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "small-cnn,transformer"
-    )]
+    /// Models to time.
     pub models: Vec<BenchModel>,
-    /// Images per step. Snapshot methods (SVRG, VAMO) see 4 such batches as the full data.
-    #[arg(long, default_value_t = 64)]
+    /// Images per step. Snapshot methods (SVRG, VAMO) see [`FULL_DATA_BATCHES`] such batches as
+    /// the full data.
     pub batch_size: usize,
     /// Timed steps per measurement (the median is reported).
-    #[arg(long, default_value_t = 20)]
     pub steps: usize,
     /// Untimed warm-up steps before them (kernel compilation, allocator growth).
-    #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Write the report as JSON here (set EMBER_COMMIT to record the commit measured).
-    #[arg(long, alias = "out")]
-    pub json: Option<PathBuf>,
-    /// Write the report as Markdown here.
-    #[arg(long)]
-    pub markdown: Option<PathBuf>,
 }
 
-#[derive(Args, Debug)]
-pub struct DeviceArgs {
-    /// Devices to time, comma separated (e.g. flex,ndarray or flex,wgpu).
-    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
-    pub devices: Vec<String>,
-    #[command(flatten)]
-    pub settings: Settings,
+/// Which measurements to run.
+#[derive(Clone, Copy, Debug)]
+pub struct Sections {
+    /// Every optimizer's update (and closure optimizers' whole step) relative to Adam.
+    pub optimizers: bool,
+    /// End-to-end training throughput per device.
+    pub end_to_end: bool,
 }
 
-#[derive(Args, Debug)]
-pub struct OptimizerArgs {
-    /// Device to time on.
-    #[arg(long, default_value = "flex")]
-    pub device: String,
-    #[command(flatten)]
-    pub settings: Settings,
-}
-
-#[derive(Args, Debug)]
-pub struct ReportArgs {
-    /// Devices to time, comma separated (e.g. flex or flex,wgpu).
-    #[arg(long, alias = "device", value_delimiter = ',', default_value = "flex")]
-    pub devices: Vec<String>,
-    #[command(flatten)]
-    pub settings: Settings,
-}
-
-/// Which measurements a subcommand runs.
-#[derive(Clone, Copy)]
-struct Sections {
-    optimizers: bool,
-    end_to_end: bool,
-}
-
-pub fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let (devices, settings, sections) = match &command {
-        BenchCommand::Devices(a) => (
-            a.devices.clone(),
-            &a.settings,
-            Sections {
-                optimizers: false,
-                end_to_end: true,
-            },
-        ),
-        BenchCommand::Optimizers(a) => (
-            vec![a.device.clone()],
-            &a.settings,
-            Sections {
-                optimizers: true,
-                end_to_end: false,
-            },
-        ),
-        BenchCommand::Report(a) => (
-            a.devices.clone(),
-            &a.settings,
-            Sections {
-                optimizers: true,
-                end_to_end: true,
-            },
-        ),
-    };
-    let devices = devices
-        .iter()
-        .map(|d| d.parse::<DeviceChoice>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let report = measure(&devices, settings, sections)?;
-    let markdown = report::render_markdown(&report);
-    println!("{markdown}");
-    if let Some(path) = &settings.json {
-        write(path, &serde_json::to_vec_pretty(&report)?)?;
-    }
-    if let Some(path) = &settings.markdown {
-        write(path, (markdown + "\n").as_bytes())?;
-    }
-    Ok(())
-}
-
-fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    ember_train::write_atomically(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-fn measure(
+/// Measures `sections` on every device and model, side by side in this process.
+pub fn measure(
     devices: &[DeviceChoice],
     s: &Settings,
     sections: Sections,
@@ -160,7 +62,7 @@ fn measure(
     }
     let load_at_start = load_average();
     let mut report = BenchReport {
-        ember_commit: ember_commit(),
+        ember_commit: crate::provenance::commit(),
         date: utc_date(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -182,7 +84,7 @@ fn measure(
                 trainable_params: m.trainable_params(),
             })
             .collect(),
-        command: invocation(),
+        command: crate::provenance::invocation(),
         updates: Vec::new(),
         whole_steps: Vec::new(),
         end_to_end: Vec::new(),
@@ -214,40 +116,6 @@ fn measure(
         row.relative_to_first_device = row.images_per_s / first;
     }
     Ok(report)
-}
-
-/// The commit measured: `EMBER_COMMIT`, else what git says of the working tree (`-dirty` when it
-/// has uncommitted changes), else "unknown".
-fn ember_commit() -> String {
-    if let Ok(commit) = std::env::var("EMBER_COMMIT") {
-        if !commit.trim().is_empty() {
-            return commit.trim().to_string();
-        }
-    }
-    Command::new("git")
-        .args(["describe", "--always", "--dirty", "--abbrev=7"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// This process's arguments after the program name, shell-quoted where needed.
-fn invocation() -> String {
-    std::env::args()
-        .skip(1)
-        .map(|a| {
-            if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            } else {
-                a
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The machine's 1-minute load average, where the kernel reports it (`/proc/loadavg`).

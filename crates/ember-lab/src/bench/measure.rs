@@ -15,7 +15,9 @@ use ember_data::epoch_order;
 use ember_models::AnyClassifier;
 use ember_optim::closure::isolated_copy;
 use ember_optim::{Batch, Objective};
-use ember_train::{BatchObjective, OptimizerSpec, PassCounts, StepRule};
+use ember_train::{BatchObjective, PassCounts, StepRule};
+
+use crate::spec::OptimizerSpec;
 
 use super::report::{EndToEndRow, Median, UpdateRow, WholeStepRow};
 use super::workload::{Workload, FULL_DATA_BATCHES};

@@ -4,9 +4,10 @@
 
 use burn::prelude::*;
 use ember_data::{GeneratedConfig, ImageBatcher, ImageSet, Normalization};
+use ember_lab::lr_find::write_lr_find;
+use ember_lab::{lr_find, LrFindSettings, OptimizerSpec};
 use ember_models::{SmallCnn, SmallCnnConfig};
 use ember_optim::{SamConfig, SvrgConfig};
-use ember_train::{lr_find, write_lr_find, LrFindSettings, OptimizerSpec};
 
 /// The CPU training device, with `Device::default()` pinned to flex too (see train_loop.rs).
 fn flex() -> Device {

@@ -1,88 +1,16 @@
-//! Declarative descriptions of a run's optimizer, learning-rate schedule and data, shared by the
-//! command line and (later) experiment files. Each spec validates itself and names the bad field.
-
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-
-use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
-use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
-use burn::lr_scheduler::step::StepLrSchedulerConfig;
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
-use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
 use ember_optim::{
-    DirectionRule, GamConfig, IfShampooConfig, OptimConfigError, PlrsConfig, RfAdaGradConfig,
-    RfAdamWConfig, RfRmsPropConfig, SamConfig, ShampooConfig, SignGdConfig, SignumConfig,
-    SvrgConfig, VamoConfig, ZoSgdConfig,
+    DirectionRule, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
+    SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
 };
-
-use crate::StepRule;
+use ember_train::StepRule;
 use serde::{Deserialize, Serialize};
 
-/// A hyper-parameter that cannot be used, naming its field.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid `{field}`: {message}")]
-pub struct SpecError {
-    pub field: &'static str,
-    pub message: String,
-}
+use super::{check_non_negative, check_positive, check_unit, SpecError};
 
-impl From<OptimConfigError> for SpecError {
-    fn from(e: OptimConfigError) -> Self {
-        Self {
-            field: e.field,
-            message: e.message,
-        }
-    }
-}
-
-impl SpecError {
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
-
-fn check_positive(field: &'static str, value: f64) -> Result<(), SpecError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(SpecError::new(
-            field,
-            format!("must be finite and > 0, got {value}"),
-        ))
-    }
-}
-
-fn check_non_negative(field: &'static str, value: f64) -> Result<(), SpecError> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(SpecError::new(
-            field,
-            format!("must be finite and >= 0, got {value}"),
-        ))
-    }
-}
-
-fn check_unit(field: &'static str, value: f64) -> Result<(), SpecError> {
-    if (0.0..1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(SpecError::new(
-            field,
-            format!("must be in [0, 1), got {value}"),
-        ))
-    }
-}
-
-/// Every optimizer a run can use. The baselines come from burn with PyTorch's defaults made explicit
-/// (burn's own defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there); the others
-/// carry `ember-optim`'s own configs unchanged, so a spec file uses the same field names as the
 /// Rust API.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -270,6 +198,71 @@ impl OptimizerSpec {
         ]
     }
 
+    /// The optimizer called `name` ([`OptimizerSpec::name`]) with its default knobs, closure
+    /// methods around the default SGD, for a run of `batch_size` images a step.
+    pub fn named(name: &str, batch_size: usize) -> Option<OptimizerSpec> {
+        let sgd = Self::defaults().swap_remove(1);
+        Self::defaults()
+            .into_iter()
+            .chain(Self::closure_defaults(&sgd))
+            .find(|spec| spec.name() == name)
+            .map(|spec| spec.with_batch_size(batch_size))
+    }
+
+    /// The same optimizer for a run of `batch_size` images a step: the root-free methods scale
+    /// their curvature by it (a closure method's base included).
+    pub fn with_batch_size(self, batch_size: usize) -> Self {
+        let rebase = |base: Box<OptimizerSpec>| Box::new(base.with_batch_size(batch_size));
+        match self {
+            OptimizerSpec::RfRmsprop(c) => {
+                OptimizerSpec::RfRmsprop(RfRmsPropConfig { batch_size, ..c })
+            }
+            OptimizerSpec::RfAdagrad(c) => {
+                OptimizerSpec::RfAdagrad(RfAdaGradConfig { batch_size, ..c })
+            }
+            OptimizerSpec::RfAdamw(c) => OptimizerSpec::RfAdamw(RfAdamWConfig { batch_size, ..c }),
+            OptimizerSpec::IfShampoo(c) => {
+                OptimizerSpec::IfShampoo(IfShampooConfig { batch_size, ..c })
+            }
+            OptimizerSpec::Gam { base, gam } => OptimizerSpec::Gam {
+                base: rebase(base),
+                gam,
+            },
+            OptimizerSpec::Sam { base, sam } => OptimizerSpec::Sam {
+                base: rebase(base),
+                sam,
+            },
+            OptimizerSpec::Vamo { base, vamo } => OptimizerSpec::Vamo {
+                base: rebase(base),
+                vamo,
+            },
+            OptimizerSpec::ZoSgd { base, zo } => OptimizerSpec::ZoSgd {
+                base: rebase(base),
+                zo,
+            },
+            OptimizerSpec::Svrg { base, svrg } => OptimizerSpec::Svrg {
+                base: rebase(base),
+                svrg,
+            },
+            other => other,
+        }
+    }
+
+    /// The same optimizer with its random directions (VAMO, ZO-SGD) seeded by the run's `seed`.
+    pub fn with_seed(self, seed: u64) -> Self {
+        match self {
+            OptimizerSpec::Vamo { base, vamo } => OptimizerSpec::Vamo {
+                base,
+                vamo: vamo.with_seed(seed),
+            },
+            OptimizerSpec::ZoSgd { base, zo } => OptimizerSpec::ZoSgd {
+                base,
+                zo: zo.with_seed(seed),
+            },
+            other => other,
+        }
+    }
+
     /// The short name used on the command line and in reports.
     pub fn name(&self) -> &'static str {
         match self {
@@ -345,28 +338,12 @@ impl OptimizerSpec {
     /// Builds the burn optimizer for a whole module trained with `batch_size` images per step (the
     /// root-free methods scale their curvature by it).
     pub fn build(&self, batch_size: usize) -> Result<ModuleOptimizer, SpecError> {
-        macro_rules! with_run_batch_size {
-            ($config:ident, $c:expr) => {
-                $config {
-                    batch_size,
-                    ..$c.clone()
-                }
-            };
-        }
-        match self {
+        match self.clone().with_batch_size(batch_size) {
             // The root-free methods scale their curvature by the run's batch size.
-            OptimizerSpec::RfRmsprop(c) => {
-                return Ok(with_run_batch_size!(RfRmsPropConfig, c).try_init()?)
-            }
-            OptimizerSpec::RfAdagrad(c) => {
-                return Ok(with_run_batch_size!(RfAdaGradConfig, c).try_init()?)
-            }
-            OptimizerSpec::RfAdamw(c) => {
-                return Ok(with_run_batch_size!(RfAdamWConfig, c).try_init()?)
-            }
-            OptimizerSpec::IfShampoo(c) => {
-                return Ok(with_run_batch_size!(IfShampooConfig, c).try_init()?)
-            }
+            OptimizerSpec::RfRmsprop(c) => return Ok(c.try_init()?),
+            OptimizerSpec::RfAdagrad(c) => return Ok(c.try_init()?),
+            OptimizerSpec::RfAdamw(c) => return Ok(c.try_init()?),
+            OptimizerSpec::IfShampoo(c) => return Ok(c.try_init()?),
             OptimizerSpec::Shampoo(c) => return Ok(c.try_init()?),
             OptimizerSpec::SignGd(c) => return Ok(c.try_init()?),
             OptimizerSpec::Signum(c) => return Ok(c.try_init()?),
@@ -421,210 +398,6 @@ impl OptimizerSpec {
         })
     }
 }
-
-/// How the learning rate evolves over the run's optimizer steps.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case")]
-pub enum SchedulerSpec {
-    /// The same learning rate at every step.
-    Constant { lr: f64 },
-    /// Cosine annealing from `lr` to `min_lr` over the whole run (burn's scheduler, which only
-    /// accepts a peak lr in (0, 1]).
-    Cosine { lr: f64, min_lr: f64 },
-    /// `lr · gammaᵏ` after k periods of `step_epochs` epochs (burn's step scheduler).
-    Step {
-        lr: f64,
-        step_epochs: usize,
-        gamma: f64,
-    },
-    /// PLRS: a learning rate drawn uniformly from [min_lr, max_lr] every step (or every epoch),
-    /// after an optional linear warm-up (Devapriya et al., arXiv 2407.07613).
-    Plrs {
-        min_lr: f64,
-        max_lr: f64,
-        warmup_steps: usize,
-        per_epoch: bool,
-        seed: u64,
-    },
-}
-
-impl SchedulerSpec {
-    /// The peak learning rate.
-    pub fn lr(&self) -> f64 {
-        match *self {
-            SchedulerSpec::Constant { lr }
-            | SchedulerSpec::Cosine { lr, .. }
-            | SchedulerSpec::Step { lr, .. } => lr,
-            SchedulerSpec::Plrs { max_lr, .. } => max_lr,
-        }
-    }
-
-    /// The short name used on the command line and in reports.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SchedulerSpec::Constant { .. } => "constant",
-            SchedulerSpec::Cosine { .. } => "cosine",
-            SchedulerSpec::Step { .. } => "step",
-            SchedulerSpec::Plrs { .. } => "plrs",
-        }
-    }
-
-    /// Checks the bounds, naming the bad field.
-    pub fn validate(&self) -> Result<(), SpecError> {
-        check_positive("lr", self.lr())?;
-        if let SchedulerSpec::Cosine { lr, min_lr } = *self {
-            check_non_negative("min_lr", min_lr)?;
-            if lr > 1.0 {
-                return Err(SpecError::new(
-                    "lr",
-                    format!("the cosine schedule accepts a peak lr in (0, 1], got {lr}"),
-                ));
-            }
-            if min_lr > lr {
-                return Err(SpecError::new(
-                    "min_lr",
-                    format!("must not exceed lr ({lr})"),
-                ));
-            }
-        }
-        if let SchedulerSpec::Step {
-            step_epochs, gamma, ..
-        } = *self
-        {
-            if step_epochs == 0 {
-                return Err(SpecError::new("step_epochs", "must be at least 1"));
-            }
-            if !(gamma > 0.0 && gamma <= 1.0) {
-                return Err(SpecError::new(
-                    "gamma",
-                    format!("must be in (0, 1], got {gamma}"),
-                ));
-            }
-        }
-        if let SchedulerSpec::Plrs { .. } = self {
-            self.plrs_config(1)?.build()?;
-        }
-        Ok(())
-    }
-
-    fn plrs_config(&self, steps_per_epoch: usize) -> Result<PlrsConfig, SpecError> {
-        match *self {
-            SchedulerSpec::Plrs {
-                min_lr,
-                max_lr,
-                warmup_steps,
-                per_epoch,
-                seed,
-            } => Ok(PlrsConfig::new(min_lr, max_lr)
-                .with_warmup_steps(warmup_steps)
-                .with_seed(seed)
-                .with_steps_per_epoch(per_epoch.then_some(steps_per_epoch))),
-            _ => Err(SpecError::new("scheduler", "not a PLRS schedule")),
-        }
-    }
-
-    /// Builds the scheduler for a run of `total_steps` optimizer steps, `steps_per_epoch` a epoch.
-    pub fn build(
-        &self,
-        total_steps: usize,
-        steps_per_epoch: usize,
-    ) -> Result<ModuleLrScheduler, SpecError> {
-        self.validate()?;
-        match *self {
-            SchedulerSpec::Step {
-                lr,
-                step_epochs,
-                gamma,
-            } => StepLrSchedulerConfig::new(lr, (step_epochs * steps_per_epoch).max(1))
-                .with_gamma(gamma)
-                .init()
-                .map_err(|e| SpecError::new("lr", e)),
-            SchedulerSpec::Plrs { .. } => {
-                Ok(self.plrs_config(steps_per_epoch.max(1))?.try_init()?)
-            }
-            SchedulerSpec::Constant { lr } => Ok(ModuleLrScheduler::new(lr)),
-            SchedulerSpec::Cosine { lr, min_lr } => {
-                CosineAnnealingLrSchedulerConfig::new(lr, total_steps.max(1))
-                    .with_min_lr(min_lr)
-                    .init()
-                    .map_err(|e| SpecError::new("lr", e))
-            }
-        }
-    }
-}
-
-/// Where the images come from.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "name", rename_all = "kebab-case")]
-pub enum DatasetSpec {
-    /// Procedurally generated gratings: needs nothing on disk.
-    Generated { seed: u64 },
-    /// CIFAR-10, official binary layout (`cifar-10-batches-bin/` under the data dir).
-    Cifar10,
-    /// CIFAR-100, official binary layout (`cifar-100-binary/` under the data dir), fine labels.
-    Cifar100,
-    /// Fashion-MNIST IDX files (gzip or raw) in the data dir.
-    FashionMnist,
-    /// `PATH/train/<class>/*.{png,jpg}` and `PATH/test/<class>/*`.
-    ImageFolder { path: PathBuf },
-}
-
-impl DatasetSpec {
-    /// Loads both halves. `download` fetches CIFAR archives first if they are missing.
-    pub fn load(&self, data_dir: &Path, download: bool) -> Result<Split, DataError> {
-        match self {
-            DatasetSpec::Generated { seed } => GeneratedConfig {
-                seed: *seed,
-                ..GeneratedConfig::default()
-            }
-            .generate(),
-            DatasetSpec::Cifar10 | DatasetSpec::Cifar100 => {
-                let kind = if *self == DatasetSpec::Cifar10 {
-                    CifarKind::Cifar10
-                } else {
-                    CifarKind::Cifar100
-                };
-                if download {
-                    ember_data::download_cifar(kind, data_dir)?;
-                }
-                ember_data::load_cifar(kind, data_dir)
-            }
-            DatasetSpec::FashionMnist => ember_data::load_fashion_mnist(data_dir),
-            DatasetSpec::ImageFolder { path } => ember_data::load_image_folder_split(path),
-        }
-    }
-
-    /// Whether training should use crop + flip augmentation. Mirroring a digit-like grey image or
-    /// a generated grating changes its class meaning less than it helps on natural images, so only
-    /// natural-image sets are augmented by default.
-    pub fn augments_by_default(&self) -> bool {
-        matches!(
-            self,
-            DatasetSpec::Cifar10 | DatasetSpec::Cifar100 | DatasetSpec::ImageFolder { .. }
-        )
-    }
-}
-
-impl FromStr for DatasetSpec {
-    type Err = SpecError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "generated" => Ok(DatasetSpec::Generated { seed: 0 }),
-            "cifar10" => Ok(DatasetSpec::Cifar10),
-            "cifar100" => Ok(DatasetSpec::Cifar100),
-            "fashion-mnist" => Ok(DatasetSpec::FashionMnist),
-            other => match other.strip_prefix("image-folder:") {
-                Some(path) if !path.is_empty() => Ok(DatasetSpec::ImageFolder { path: path.into() }),
-                _ => Err(SpecError::new(
-                    "dataset",
-                    format!("unknown data set `{other}`: expected generated, cifar10, cifar100, fashion-mnist or image-folder:PATH"),
-                )),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -662,74 +435,6 @@ mod tests {
     }
 
     #[test]
-    fn scheduler_specs_check_their_bounds() {
-        assert_eq!(
-            SchedulerSpec::Constant { lr: 0.0 }
-                .validate()
-                .unwrap_err()
-                .field,
-            "lr"
-        );
-        let cosine = SchedulerSpec::Cosine {
-            lr: 2.0,
-            min_lr: 0.0,
-        };
-        assert!(cosine.validate().unwrap_err().message.contains("(0, 1]"));
-        // A constant lr above 1 is legitimate (e.g. large-batch SGD) and must be accepted.
-        let mut constant = SchedulerSpec::Constant { lr: 3.0 }.build(10, 5).unwrap();
-        assert_eq!(constant.step().base(), 3.0);
-        let mut cosine = SchedulerSpec::Cosine {
-            lr: 0.1,
-            min_lr: 0.0,
-        }
-        .build(4, 2)
-        .unwrap();
-        let first = cosine.step().base();
-        let second = cosine.step().base();
-        assert!(
-            (first - 0.1).abs() < 1e-12 && second < first,
-            "{first} {second}"
-        );
-    }
-
-    #[test]
-    fn plrs_and_step_schedules_build_and_validate() {
-        let plrs = SchedulerSpec::Plrs {
-            min_lr: 2.0,
-            max_lr: 5.0,
-            warmup_steps: 0,
-            per_epoch: true,
-            seed: 1,
-        };
-        let mut scheduler = plrs.build(20, 4).unwrap();
-        let lrs: Vec<f64> = (0..8).map(|_| scheduler.step().base()).collect();
-        assert!(lrs.iter().all(|lr| (2.0..=5.0).contains(lr)), "{lrs:?}");
-        assert!(
-            lrs[..4].iter().all(|&lr| lr == lrs[0]),
-            "constant within an epoch: {lrs:?}"
-        );
-        assert_ne!(lrs[0], lrs[4], "redrawn at the epoch boundary");
-        let bad = SchedulerSpec::Plrs {
-            min_lr: 0.5,
-            max_lr: 0.1,
-            warmup_steps: 0,
-            per_epoch: false,
-            seed: 0,
-        };
-        assert_eq!(bad.validate().unwrap_err().field, "max_lr");
-
-        let mut step = SchedulerSpec::Step {
-            lr: 0.1,
-            step_epochs: 1,
-            gamma: 0.5,
-        }
-        .build(6, 3)
-        .unwrap();
-        let lrs: Vec<f64> = (0..6).map(|_| step.step().base()).collect();
-        assert_eq!(lrs, vec![0.1, 0.1, 0.1, 0.05, 0.05, 0.05]);
-    }
-
-    #[test]
     fn ember_optim_specs_build_and_report_bad_fields() {
         let rf = OptimizerSpec::RfRmsprop(RfRmsPropConfig::new(32).with_beta2(1.5));
         assert_eq!(rf.validate().unwrap_err().field, "beta2");
@@ -751,21 +456,5 @@ mod tests {
             spec.validate().unwrap();
             assert_eq!(spec.base().map(OptimizerSpec::name), Some("sgd"));
         }
-    }
-
-    #[test]
-    fn dataset_names_parse() {
-        assert_eq!(
-            "cifar10".parse::<DatasetSpec>().unwrap(),
-            DatasetSpec::Cifar10
-        );
-        assert_eq!(
-            "image-folder:/data/x".parse::<DatasetSpec>().unwrap(),
-            DatasetSpec::ImageFolder {
-                path: "/data/x".into()
-            }
-        );
-        let err = "imagenet".parse::<DatasetSpec>().unwrap_err();
-        assert!(err.to_string().contains("unknown data set `imagenet`"));
     }
 }

@@ -1,0 +1,496 @@
+//! An experiment spec (`experiments/*.toml`): the model, data and training shared by every arm,
+//! the seeds, and each arm's optimizer and learning-rate schedule as typed tables:
+//!
+//! ```toml
+//! name = "fashion-mnist-mlp"
+//! description = "SGD vs VAMO on an MLP"
+//! seeds = [0, 1]
+//!
+//! [model]
+//! kind = "mlp"                 # cnn (widths, convs_per_stage), mlp (hidden), transformer (...)
+//! hidden = [256]
+//!
+//! [data]
+//! dataset = "fashion-mnist"
+//! data_dir = "/usr/share/datasets/fashion-mnist"
+//! train_subset = 20000
+//! pixel_noise = 0.1            # optional: fixed Gaussian noise on every image (0..1 units)
+//!
+//! [train]
+//! epochs = 3
+//! batch_size = 64
+//!
+//! [[arm]]
+//! name = "sgd"
+//! optimizer = { name = "sgd", momentum = 0 }
+//! scheduler = { name = "constant", lr = 0.05 }
+//!
+//! [[arm]]
+//! name = "vamo"
+//! optimizer = { name = "vamo", base = { name = "sgd", momentum = 0 }, vamo = { directions = 2 } }
+//! scheduler = { name = "constant", lr = 0.05 }
+//!
+//! [[arm]]
+//! name = "transformer-adamw"
+//! pending = "needs a model that does not exist yet"
+//! ```
+//!
+//! An arm's tables are the types `ember train` builds from its flags ([`OptimizerSpec`],
+//! [`SchedulerSpec`]): a table names the variant and the knobs it changes, the rest are that
+//! variant's defaults, and an unknown key is refused by name (see [`crate::table`]).
+
+use std::path::{Path, PathBuf};
+
+use ember_train::{NonFinitePolicy, RunDir, TrainSettings, TrainSummary};
+use serde::Deserialize;
+
+use crate::spec::{DataSpec, DatasetSpec, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec};
+
+/// An experiment spec, read and checked.
+#[derive(Clone, Debug)]
+pub struct CompareSpec {
+    /// Names the run folders (`<runs>/<name>/<arm>-s<seed>`); letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    /// One or two sentences for the report.
+    pub description: String,
+    /// Every arm runs once per seed.
+    pub seeds: Vec<u64>,
+    pub model: ModelSpec,
+    pub data: DataSection,
+    pub train: TrainSection,
+    pub arms: Vec<ArmSpec>,
+}
+
+/// The file as written; its free-form tables become typed in [`CompareSpec::load`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    seeds: Vec<u64>,
+    model: serde_json::Value,
+    data: DataSection,
+    train: TrainSection,
+    #[serde(rename = "arm")]
+    arms: Vec<ArmFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ArmFile {
+    name: String,
+    optimizer: Option<serde_json::Value>,
+    scheduler: Option<serde_json::Value>,
+    pending: Option<String>,
+}
+
+/// The data every arm trains and is evaluated on.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// `generated`, `cifar10`, `cifar100`, `fashion-mnist` or `image-folder:PATH`.
+    pub dataset: String,
+    /// The folder holding the data files [default: `datasets/local`].
+    pub data_dir: Option<String>,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    /// Crop + flip; absent: the data set's default.
+    pub augment: Option<bool>,
+    /// The standard deviation (0..1 intensity units) of the Gaussian noise added once to every
+    /// train and test image; absent or 0 means none.
+    pub pixel_noise: Option<f64>,
+}
+
+/// Epochs, batch sizes and device, shared by all arms.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Images per evaluation batch [default: 256].
+    pub eval_batch_size: Option<usize>,
+    /// `flex` when absent.
+    #[serde(default = "default_device")]
+    pub device: String,
+    /// A metrics line every this many steps [default: 20].
+    pub log_every: Option<usize>,
+}
+
+fn default_device() -> String {
+    "flex".into()
+}
+
+/// One optimizer configuration to compare.
+#[derive(Clone, Debug)]
+pub struct ArmSpec {
+    /// Names the arm in the report and its run folders.
+    pub name: String,
+    /// What it trains with; `None` only for a pending arm.
+    pub choice: Option<ArmChoice>,
+    /// Why this arm cannot run yet; it is listed in the report as pending instead of dropped.
+    pub pending: Option<String>,
+}
+
+/// An arm's optimizer and learning-rate schedule.
+#[derive(Clone, Debug)]
+pub struct ArmChoice {
+    pub optimizer: OptimizerSpec,
+    pub scheduler: SchedulerSpec,
+}
+
+/// A spec that cannot be used, naming the file, the field and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: `{field}`: {message}", path.display())]
+pub struct CompareSpecError {
+    pub path: PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+impl CompareSpec {
+    /// Reads and checks the spec at `path`.
+    pub fn load(path: &Path) -> Result<Self, CompareSpecError> {
+        let fail = |field: &str, message: String| CompareSpecError {
+            path: path.to_path_buf(),
+            field: field.into(),
+            message,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail("<file>", e.to_string()))?;
+        let file: SpecFile = toml::from_str(&text).map_err(|e| {
+            // toml names the key and the line; keep its message whole.
+            fail("<toml>", e.to_string().trim_end().to_string())
+        })?;
+        Self::from_file(file).map_err(|(field, message)| fail(&field, message))
+    }
+
+    /// Types the file's tables and checks what types cannot: names usable as folder names,
+    /// unique arms and seeds, sizes, every arm's run.
+    fn from_file(file: SpecFile) -> Result<Self, (String, String)> {
+        let bad = |field: &str, message: String| Err((field.to_string(), message));
+        if file.train.batch_size == 0 {
+            return bad("train.batch_size", "must be at least 1".into());
+        }
+        let model = crate::table::model(&file.model).map_err(|e| (e.key, e.message))?;
+        let mut arms = Vec::with_capacity(file.arms.len());
+        for (i, arm) in file.arms.into_iter().enumerate() {
+            let choice = match (arm.optimizer, arm.scheduler) {
+                (Some(optimizer), Some(scheduler)) => Some(ArmChoice {
+                    optimizer: crate::table::optimizer(&optimizer, file.train.batch_size)
+                        .map_err(|e| (format!("arm[{i}].{}", e.key), e.message))?,
+                    scheduler: crate::table::scheduler(&scheduler)
+                        .map_err(|e| (format!("arm[{i}].{}", e.key), e.message))?,
+                }),
+                (None, None) if arm.pending.is_some() => None,
+                (optimizer, _) => {
+                    let missing = if optimizer.is_none() {
+                        "optimizer"
+                    } else {
+                        "scheduler"
+                    };
+                    return bad(
+                        &format!("arm[{i}].{missing}"),
+                        "an arm that is not pending needs an `optimizer` and a `scheduler` table"
+                            .into(),
+                    );
+                }
+            };
+            arms.push(ArmSpec {
+                name: arm.name,
+                choice,
+                pending: arm.pending,
+            });
+        }
+        let spec = CompareSpec {
+            name: file.name,
+            description: file.description,
+            seeds: file.seeds,
+            model,
+            data: file.data,
+            train: file.train,
+            arms,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |field: &str, message: String| Err((field.to_string(), message));
+        if !is_folder_name(&self.name) {
+            return bad(
+                "name",
+                format!(
+                    "`{}` must be a non-empty folder name (letters, digits, -, _, .)",
+                    self.name
+                ),
+            );
+        }
+        if self.seeds.is_empty() {
+            return bad("seeds", "needs at least one seed".into());
+        }
+        let mut seeds = self.seeds.clone();
+        seeds.sort_unstable();
+        seeds.dedup();
+        if seeds.len() != self.seeds.len() {
+            return bad("seeds", format!("{:?} repeats a seed", self.seeds));
+        }
+        if self.train.epochs == 0 {
+            return bad("train.epochs", "must be at least 1".into());
+        }
+        for (field, value) in [
+            ("train.eval_batch_size", self.train.eval_batch_size),
+            ("train.log_every", self.train.log_every),
+        ] {
+            if value == Some(0) {
+                return bad(field, "must be at least 1 when given".into());
+            }
+        }
+        if self.arms.is_empty() {
+            return bad("arm", "needs at least one [[arm]]".into());
+        }
+        for (i, arm) in self.arms.iter().enumerate() {
+            if !is_folder_name(&arm.name) {
+                return bad(
+                    &format!("arm[{i}].name"),
+                    format!(
+                        "`{}` must be a non-empty folder name (letters, digits, -, _, .)",
+                        arm.name
+                    ),
+                );
+            }
+            if self.arms[..i].iter().any(|a| a.name == arm.name) {
+                return bad(
+                    &format!("arm[{i}].name"),
+                    format!("`{}` names two arms", arm.name),
+                );
+            }
+        }
+        // Everything a run checks before loading data, for one seed of the first runnable arm
+        // (the shared sections) and every arm's own tables.
+        if let Err(e) = self.data.dataset.parse::<DatasetSpec>() {
+            return bad("data.dataset", e.to_string());
+        }
+        for (i, arm) in self.arms.iter().enumerate() {
+            if arm.choice.is_some() {
+                let run = self
+                    .run_spec(arm, self.seeds[0])
+                    .expect("the data set parsed above");
+                if let Err(e) = run.validate() {
+                    let field = match e.field {
+                        "device" => "train.device".to_string(),
+                        "pixel_noise" | "train_subset" | "test_subset" => {
+                            format!("data.{}", e.field)
+                        }
+                        "lr" | "min_lr" | "max_lr" | "step_epochs" | "gamma" => {
+                            format!("arm[{i}].scheduler.{}", e.field)
+                        }
+                        field => format!("arm[{i}].optimizer.{field}"),
+                    };
+                    return bad(&field, e.message);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The arms that run (not pending).
+    pub fn runnable_arms(&self) -> impl Iterator<Item = &ArmSpec> {
+        self.arms.iter().filter(|a| a.pending.is_none())
+    }
+
+    /// The run of `arm` with `seed`: the shared sections, the arm's tables, the seed; no progress
+    /// bar. `None` for a pending arm without tables or a data set that does not parse.
+    pub fn run_spec(&self, arm: &ArmSpec, seed: u64) -> Option<RunSpec> {
+        let choice = arm.choice.as_ref()?;
+        let run = RunSpec {
+            model: self.model.clone(),
+            data: DataSpec {
+                dataset: self.data.dataset.parse().ok()?,
+                data_dir: self
+                    .data
+                    .data_dir
+                    .as_deref()
+                    .unwrap_or("datasets/local")
+                    .into(),
+                download: false,
+                train_subset: self.data.train_subset,
+                test_subset: self.data.test_subset,
+                augment: self.data.augment,
+                pixel_noise: self.data.pixel_noise.unwrap_or(0.0),
+            },
+            optimizer: choice.optimizer.clone(),
+            scheduler: choice.scheduler.clone(),
+            train: TrainSettings {
+                epochs: self.train.epochs,
+                batch_size: self.train.batch_size,
+                eval_batch_size: self.train.eval_batch_size.unwrap_or(256),
+                seed,
+                log_every: self.train.log_every.unwrap_or(20),
+                progress: false,
+                on_nonfinite: NonFinitePolicy::default(),
+            },
+            device: self.train.device.clone(),
+        };
+        Some(run.with_seed(seed))
+    }
+
+    /// The run folder of `arm` with `seed` under `runs_dir`.
+    pub fn run_dir(&self, runs_dir: &Path, arm: &ArmSpec, seed: u64) -> RunDir {
+        RunDir::new(
+            runs_dir
+                .join(&self.name)
+                .join(format!("{}-s{seed}", arm.name)),
+        )
+    }
+
+    /// The epochs `run` finished, if its `summary.json` says it finished. A run that finished more
+    /// epochs than the spec asks for must not be resumed: that would rewrite its summary for a
+    /// model trained longer than the spec says.
+    pub fn finished_epochs(&self, run: &RunDir) -> Option<usize> {
+        #[derive(Deserialize)]
+        struct File {
+            summary: TrainSummary,
+        }
+        std::fs::read(run.summary())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
+            .map(|f| f.summary.epochs)
+    }
+}
+
+fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+name = "demo"
+seeds = [0, 1]
+[model]
+kind = "cnn"
+widths = [8, 16]
+[data]
+dataset = "generated"
+train_subset = 128
+[train]
+epochs = 2
+batch_size = 32
+[[arm]]
+name = "sgd"
+optimizer = { name = "sgd", momentum = 0.9 }
+scheduler = { name = "constant", lr = 0.05 }
+[[arm]]
+name = "vamo"
+optimizer = { name = "vamo", base = { name = "rf-rmsprop" }, vamo = { directions = 2 } }
+scheduler = { name = "plrs", min_lr = 0.01, max_lr = 0.05 }
+[[arm]]
+name = "later"
+pending = "needs a model that does not exist yet"
+"#;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("spec.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_arm_becomes_the_run_the_same_flags_describe() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: crate::TrainFlags,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spec = CompareSpec::load(&write(dir.path(), SPEC)).unwrap();
+        assert_eq!(spec.runnable_arms().count(), 2);
+        let cases = [
+            (
+                0,
+                "--optimizer sgd --momentum 0.9 --weight-decay 5e-4 --lr 0.05",
+            ),
+            (
+                1,
+                "--optimizer vamo --base-optimizer rf-rmsprop --zo-directions 2 --momentum 0.9 \
+                 --damping 1e-5 --curvature-beta 0.01 --scheduler plrs --lr-min 0.01 --lr-max 0.05",
+            ),
+        ];
+        for (arm, flags) in cases {
+            let shared = "--model cnn --widths 8,16 --dataset generated --train-subset 128 \
+                          --epochs 2 --batch-size 32 --device flex --seed 1 --quiet";
+            let argv = format!("ember {shared} {flags}");
+            let cli = Cli::try_parse_from(argv.split_whitespace()).unwrap();
+            let from_flags = cli.flags.run_spec().unwrap();
+            let from_arm = spec.run_spec(&spec.arms[arm], 1).unwrap();
+            assert_eq!(
+                from_arm.config_json(),
+                from_flags.config_json(),
+                "arm {arm}"
+            );
+        }
+        assert!(spec.run_spec(&spec.arms[2], 0).is_none());
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (SPEC.replace("epochs = 2", "epoch = 2"), "epoch"),
+            (SPEC.replace("seeds = [0, 1]", "seeds = [0, 0]"), "seeds"),
+            (
+                SPEC.replace("name = \"later\"", "name = \"sgd\""),
+                "arm[2].name",
+            ),
+            (SPEC.replace("name = \"demo\"", "name = \"a/b\""), "name"),
+            (
+                SPEC.replace(
+                    "train_subset = 128",
+                    "train_subset = 128\npixel_noise = -0.1",
+                ),
+                "data.pixel_noise",
+            ),
+            (
+                SPEC.replace("batch_size = 32", "batch_size = -1"),
+                "batch_size",
+            ),
+            (
+                SPEC.replace("scheduler = { name = \"constant\", lr = 0.05 }", ""),
+                "arm[0].scheduler",
+            ),
+            (
+                SPEC.replace("momentum = 0.9 }", "momentum = 1.5 }"),
+                "arm[0].optimizer.momentum",
+            ),
+            (
+                SPEC.replace("momentum = 0.9 }", "momentun = 0.9 }"),
+                "arm[0].optimizer",
+            ),
+            (
+                SPEC.replace("lr = 0.05 }", "lr = -1 }"),
+                "arm[0].scheduler.lr",
+            ),
+            (SPEC.replace("widths = [8, 16]", "width = [8]"), "model"),
+            (
+                SPEC.replace("batch_size = 32", "batch_size = 32\ndevice = \"tpu\""),
+                "train.device",
+            ),
+        ];
+        for (text, field) in cases {
+            let err = CompareSpec::load(&write(dir.path(), &text)).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains("spec.toml"), "{message}");
+            assert!(message.contains(field), "expected `{field}` in: {message}");
+        }
+        let err = CompareSpec::load(&dir.path().join("missing.toml")).unwrap_err();
+        assert!(err.to_string().contains("missing.toml"));
+    }
+}

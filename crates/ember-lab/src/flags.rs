@@ -1,0 +1,550 @@
+//! `ember train`'s flags (also taken by `ember lr-find`) and their one mapping onto the typed
+//! specs of [`crate::spec`], so that a command line and an experiment arm mean the same run.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use ember_optim::{
+    FactorStructure, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
+    SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
+};
+use ember_train::{NonFinitePolicy, TrainSettings};
+use serde::Serialize;
+
+use crate::spec::{
+    DataSpec, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec, TransformerSpec,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelName {
+    /// SmallCnn: 3 stages of 2×[conv3×3 → BatchNorm → ReLU] + max-pool, global pool, linear head.
+    Cnn,
+    /// MLP on the flattened image: --hidden layers of Linear → ReLU, then a linear head.
+    Mlp,
+    /// ViT-style TwoLayerTransformer: --patch-size patches embedded to --dim, learned positions,
+    /// --blocks pre-norm blocks (--heads attention heads, --mlp-dim MLP), --pool, linear head.
+    Transformer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerName {
+    /// SGD with heavy-ball momentum (PyTorch semantics: no dampening), L2 weight decay.
+    Sgd,
+    /// Adam (L2 weight decay added to the gradient).
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+    /// Root-free RMSProp: g/(s + λ), no square root (knobs: --curvature-beta, --damping,
+    /// --init-curvature, --momentum, --weight-decay).
+    RfRmsprop,
+    /// Root-free AdaGrad: the curvature is a running sum.
+    RfAdagrad,
+    /// Root-free AdamW: Adam's first moment over a root-free curvature, decoupled weight decay.
+    RfAdamw,
+    /// Inverse-free Kronecker preconditioner (knobs: --curvature-beta, --damping,
+    /// --factor-momentum, --update-every, --max-dim, --structure, --momentum).
+    IfShampoo,
+    /// Root-based Shampoo (inverse 4th roots by coupled Newton iterations).
+    Shampoo,
+    /// SignGD: θ ← θ − lr·sign(g).
+    SignGd,
+    /// Signum: sign of an EMA of the gradient (β = --momentum), decoupled weight decay.
+    Signum,
+    /// GAM: 4 gradient passes a step, direction applied by --base-optimizer (knobs: --gam-*).
+    Gam,
+    /// SAM: 2 gradient passes a step (--sam-rho), direction applied by --base-optimizer.
+    Sam,
+    /// VAMO: mini-batch gradient − α·(ZO estimate at the epoch snapshot − its full-data mean)
+    /// (knobs: --vamo-alpha, --vamo-adaptive, --zo-mu, --zo-directions, --snapshot-batches).
+    Vamo,
+    /// ZO-SGD: steps on a two-point zeroth-order estimate, forward passes only.
+    ZoSgd,
+    /// SVRG: mini-batch gradient − gradient at the epoch snapshot + its full-data mean.
+    Svrg,
+}
+
+impl OptimizerName {
+    /// Whether this optimizer evaluates the loss itself and needs a --base-optimizer.
+    fn is_closure(self) -> bool {
+        matches!(
+            self,
+            Self::Gam | Self::Sam | Self::Vamo | Self::ZoSgd | Self::Svrg
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchedulerName {
+    /// The same learning rate at every step.
+    Constant,
+    /// Cosine annealing from --lr to --lr-min over the run (needs --lr <= 1).
+    Cosine,
+    /// Multiply the lr by --gamma every --step-epochs epochs.
+    Step,
+    /// PLRS: lr drawn uniformly from [--lr-min, --lr-max] every step (or epoch, --resample epoch).
+    Plrs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resample {
+    /// A fresh learning rate every optimizer step.
+    Step,
+    /// One learning rate per epoch.
+    Epoch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Structure {
+    /// Full d×d Kronecker factors (diagonal anyway above --max-dim).
+    Dense,
+    /// Diagonal factors on every axis.
+    Diagonal,
+}
+
+impl From<Structure> for FactorStructure {
+    fn from(s: Structure) -> Self {
+        match s {
+            Structure::Dense => FactorStructure::Dense,
+            Structure::Diagonal => FactorStructure::Diagonal,
+        }
+    }
+}
+
+/// The flags of `ember train` (and `ember lr-find`) that describe the run; every default is what
+/// the quick start uses.
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct TrainFlags {
+    /// Model to train.
+    #[arg(long, value_enum, default_value_t = ModelName::Cnn)]
+    pub model: ModelName,
+    /// Channels of SmallCnn's stages, comma separated (one 2×2 max-pool per stage).
+    #[arg(long, value_delimiter = ',', default_value = "32,64,128")]
+    pub widths: Vec<usize>,
+    /// Conv blocks per SmallCnn stage.
+    #[arg(long, default_value_t = 2)]
+    pub convs_per_stage: usize,
+    /// Widths of the MLP's hidden layers, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub hidden: Vec<usize>,
+    /// Transformer: side of the square patches that become tokens (must divide the image size).
+    #[arg(long, default_value_t = 4)]
+    pub patch_size: usize,
+    /// Transformer: width of the token states.
+    #[arg(long, default_value_t = 64)]
+    pub dim: usize,
+    /// Transformer: attention heads (must divide --dim).
+    #[arg(long, default_value_t = 4)]
+    pub heads: usize,
+    /// Transformer: hidden width of each block's MLP.
+    #[arg(long, default_value_t = 128)]
+    pub mlp_dim: usize,
+    /// Transformer: number of encoder blocks.
+    #[arg(long, default_value_t = 2)]
+    pub blocks: usize,
+    /// Transformer: what the head classifies.
+    #[arg(long, value_enum, default_value_t = TokenPoolSpec::ClassToken)]
+    pub pool: TokenPoolSpec,
+
+    /// Data set: generated (needs no files), cifar10, cifar100, fashion-mnist, or image-folder:PATH
+    /// (PATH/train/<class>/*.png|jpg and PATH/test/<class>/*).
+    #[arg(long, default_value = "generated")]
+    pub dataset: String,
+    /// Folder holding the data files (cifar-10-batches-bin/, cifar-100-binary/, Fashion-MNIST IDX
+    /// files).
+    #[arg(long, default_value = "datasets/local")]
+    pub data_dir: PathBuf,
+    /// Download CIFAR-10/100 from the official site into --data-dir if missing (checksum checked).
+    #[arg(long)]
+    pub download: bool,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_subset: Option<usize>,
+    /// Random crop (pad 4) + horizontal flip; default: on for CIFAR and image folders, off otherwise.
+    #[arg(long)]
+    pub augment: Option<bool>,
+    /// Add Gaussian noise of this standard deviation (0..1 intensity units) once to every train
+    /// and test image, after subsetting (seeded by --seed); 0 = off.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub pixel_noise: f64,
+
+    /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
+    pub optimizer: OptimizerName,
+    /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/if-shampoo/shampoo/signum/
+    /// sign-gd, 0.02 for the diagonal root-free methods — untuned starting points].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f64>,
+    /// SGD momentum (heavy ball, no dampening); 0 disables it.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum for SGD.
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay: L2 added to the gradient for sgd/adam, decoupled for adamw/rf-adamw/signum/
+    /// sign-gd, added after preconditioning for rf-rmsprop/rf-adagrad/if-shampoo
+    /// [default: 5e-4 for sgd, 0.01 for adamw/rf-adamw, 0 otherwise].
+    #[arg(long, allow_negative_numbers = true)]
+    pub weight_decay: Option<f64>,
+    /// Adam/AdamW β1.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
+    pub beta1: f64,
+    /// Adam/AdamW β2.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999)]
+    pub beta2: f64,
+    /// Adam/AdamW ε (PyTorch's 1e-8; burn's own default is 1e-5).
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]
+    pub eps: f64,
+    /// Root-free methods and IF-Shampoo: β2, the curvature (factor) step size
+    /// [default: 0.01, 0.001 for rf-adamw].
+    #[arg(long, allow_negative_numbers = true)]
+    pub curvature_beta: Option<f64>,
+    /// Root-free methods and IF-Shampoo: λ added to the curvature (no square root)
+    /// [default: 1e-5 diagonal, 1e-3 if-shampoo].
+    #[arg(long, allow_negative_numbers = true)]
+    pub damping: Option<f64>,
+    /// Diagonal root-free methods: s0, the initial curvature.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
+    pub init_curvature: f64,
+    /// RF-AdamW: bias-correct the two moments.
+    #[arg(long)]
+    pub bias_correction: bool,
+    /// IF-Shampoo: α2, momentum on the factor updates.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.5)]
+    pub factor_momentum: f64,
+    /// IF-Shampoo/Shampoo: T, update the Kronecker factors every T steps.
+    #[arg(long, default_value_t = 1)]
+    pub update_every: usize,
+    /// IF-Shampoo/Shampoo: axes longer than this get a diagonal factor.
+    #[arg(long, default_value_t = 4096)]
+    pub max_dim: usize,
+    /// IF-Shampoo/Shampoo: dense or diagonal factors.
+    #[arg(long, value_enum, default_value_t = Structure::Dense)]
+    pub structure: Structure,
+    /// gam/sam/vamo/zo-sgd/svrg: the per-parameter optimizer that applies their direction (its
+    /// knobs are the flags above).
+    #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
+    pub base_optimizer: OptimizerName,
+    /// GAM: ρ, radius of the ascent on the gradient norm.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
+    pub gam_rho: f64,
+    /// GAM: ρ', radius of the finite-difference probes.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.03)]
+    pub gam_grad_rho: f64,
+    /// GAM: α, weight of g1 in h+.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gam_alpha: f64,
+    /// GAM: β, weight of g0 in h−.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gam_beta: f64,
+    /// GAM: γ, weight of the orthogonal correction.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
+    pub gam_gamma: f64,
+    /// GAM: weight h− as the upstream code does (g0 + (1 − β)·g2) instead of the paper's.
+    #[arg(long)]
+    pub gam_upstream_h_minus: bool,
+    /// SAM: ρ, radius of the ascent step.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.05)]
+    pub sam_rho: f64,
+    /// VAMO: α, weight of the zeroth-order correction [default: 1/d, d = parameters].
+    #[arg(long, allow_negative_numbers = true)]
+    pub vamo_alpha: Option<f64>,
+    /// VAMO: re-estimate α after each epoch (variance-minimising, logged as `alpha`).
+    #[arg(long)]
+    pub vamo_adaptive: bool,
+    /// VAMO/ZO-SGD: μ, the smoothing radius of the finite differences.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
+    pub zo_mu: f64,
+    /// VAMO/ZO-SGD: q, random directions per estimate.
+    #[arg(long, default_value_t = 1)]
+    pub zo_directions: usize,
+    /// VAMO/SVRG: batches the snapshot averages over [default: the whole training set].
+    #[arg(long)]
+    pub snapshot_batches: Option<usize>,
+
+    /// Learning-rate schedule over the whole run.
+    #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
+    pub scheduler: SchedulerName,
+    /// Lower lr bound: the end of the cosine schedule, PLRS's L_min.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    pub lr_min: f64,
+    /// PLRS's L_max [default: --lr].
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr_max: Option<f64>,
+    /// PLRS: linear warm-up from --lr-min to --lr-max over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: usize,
+    /// PLRS: draw a new lr every step or every epoch.
+    #[arg(long, value_enum, default_value_t = Resample::Step)]
+    pub resample: Resample,
+    /// Step schedule: epochs between lr decays.
+    #[arg(long, default_value_t = 1)]
+    pub step_epochs: usize,
+    /// Step schedule: the decay factor.
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.1)]
+    pub gamma: f64,
+
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Images per optimizer step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Images per evaluation batch.
+    #[arg(long, default_value_t = 256)]
+    pub eval_batch_size: usize,
+    /// Device: flex (CPU), ndarray (CPU), wgpu (default GPU), wgpu:N (N-th discrete GPU),
+    /// wgpu-cpu (software Vulkan adapter, e.g. lavapipe).
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Seeds model initialisation, data order, augmentation and the generated data set.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write a metrics line every N optimizer steps.
+    #[arg(long, default_value_t = 20)]
+    pub log_every: usize,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    /// When a loss or update is not finite: stop (naming the step and parameter) or skip the step.
+    #[arg(long, value_enum, default_value_t = OnNonFinite::Stop)]
+    pub on_nonfinite: OnNonFinite,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNonFinite {
+    /// Stop with an error naming the step and the first non-finite parameter.
+    Stop,
+    /// Undo the step and continue with the next batch (gives up after 25 in a row); one extra
+    /// host sync per step.
+    Skip,
+}
+
+impl TrainFlags {
+    fn optimizer_spec(&self) -> anyhow::Result<OptimizerSpec> {
+        if !self.optimizer.is_closure() {
+            return Ok(self.per_parameter_spec(self.optimizer));
+        }
+        if self.base_optimizer.is_closure() {
+            bail!(
+                "--base-optimizer must be a per-parameter optimizer (sgd, adam, adamw, rf-rmsprop, …), got {:?}",
+                self.base_optimizer
+            );
+        }
+        let base = Box::new(self.per_parameter_spec(self.base_optimizer));
+        Ok(match self.optimizer {
+            OptimizerName::Gam => OptimizerSpec::Gam {
+                base,
+                gam: GamConfig::new()
+                    .with_grad_norm_rho(self.gam_rho)
+                    .with_grad_rho(self.gam_grad_rho)
+                    .with_alpha(self.gam_alpha)
+                    .with_beta(self.gam_beta)
+                    .with_gamma(self.gam_gamma)
+                    .with_upstream_h_minus(self.gam_upstream_h_minus),
+            },
+            OptimizerName::Sam => OptimizerSpec::Sam {
+                base,
+                sam: SamConfig::new().with_rho(self.sam_rho),
+            },
+            OptimizerName::Vamo => OptimizerSpec::Vamo {
+                base,
+                vamo: VamoConfig::new()
+                    .with_alpha(self.vamo_alpha)
+                    .with_adaptive_alpha(self.vamo_adaptive)
+                    .with_mu(self.zo_mu)
+                    .with_directions(self.zo_directions)
+                    .with_snapshot_batches(self.snapshot_batches)
+                    .with_seed(self.seed),
+            },
+            OptimizerName::ZoSgd => OptimizerSpec::ZoSgd {
+                base,
+                zo: ZoSgdConfig::new()
+                    .with_mu(self.zo_mu)
+                    .with_directions(self.zo_directions)
+                    .with_seed(self.seed),
+            },
+            OptimizerName::Svrg => OptimizerSpec::Svrg {
+                base,
+                svrg: SvrgConfig::new().with_snapshot_batches(self.snapshot_batches),
+            },
+            _ => unreachable!("per-parameter optimizers returned above"),
+        })
+    }
+
+    /// The spec of per-parameter optimizer `name` from this invocation's knobs.
+    fn per_parameter_spec(&self, name: OptimizerName) -> OptimizerSpec {
+        let (beta_1, beta_2, epsilon) = (self.beta1, self.beta2, self.eps);
+        match name {
+            OptimizerName::Sgd => OptimizerSpec::Sgd {
+                momentum: self.momentum,
+                nesterov: self.nesterov,
+                weight_decay: self.weight_decay.unwrap_or(5e-4),
+            },
+            OptimizerName::Adam => OptimizerSpec::Adam {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay: self.weight_decay.unwrap_or(0.0),
+            },
+            OptimizerName::Adamw => OptimizerSpec::AdamW {
+                beta_1,
+                beta_2,
+                epsilon,
+                weight_decay: self.weight_decay.unwrap_or(0.01),
+            },
+            OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
+                let config = RfRmsPropConfig::new(self.batch_size)
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_damping(self.damping.unwrap_or(1e-5))
+                    .with_momentum(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_init_curvature(self.init_curvature);
+                if name == OptimizerName::RfRmsprop {
+                    OptimizerSpec::RfRmsprop(config)
+                } else {
+                    OptimizerSpec::RfAdagrad(
+                        RfAdaGradConfig::new(self.batch_size)
+                            .with_beta2(config.beta2)
+                            .with_damping(config.damping)
+                            .with_momentum(config.momentum)
+                            .with_weight_decay(config.weight_decay)
+                            .with_init_curvature(config.init_curvature),
+                    )
+                }
+            }
+            OptimizerName::RfAdamw => OptimizerSpec::RfAdamw(
+                RfAdamWConfig::new(self.batch_size)
+                    .with_beta1(beta_1)
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-3))
+                    .with_damping(self.damping.unwrap_or(1e-5))
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.01))
+                    .with_init_curvature(self.init_curvature)
+                    .with_bias_correction(self.bias_correction),
+            ),
+            OptimizerName::IfShampoo => OptimizerSpec::IfShampoo(
+                IfShampooConfig::new(self.batch_size)
+                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_damping(self.damping.unwrap_or(1e-3))
+                    .with_momentum(self.momentum)
+                    .with_factor_momentum(self.factor_momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_update_every(self.update_every)
+                    .with_max_dim(self.max_dim)
+                    .with_structure(self.structure.into()),
+            ),
+            OptimizerName::Shampoo => OptimizerSpec::Shampoo(
+                ShampooConfig::new()
+                    .with_momentum(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0))
+                    .with_update_every(self.update_every)
+                    .with_max_dim(self.max_dim)
+                    .with_structure(self.structure.into()),
+            ),
+            OptimizerName::SignGd => OptimizerSpec::SignGd(
+                SignGdConfig::new().with_weight_decay(self.weight_decay.unwrap_or(0.0)),
+            ),
+            OptimizerName::Signum => OptimizerSpec::Signum(
+                SignumConfig::new()
+                    .with_beta(self.momentum)
+                    .with_weight_decay(self.weight_decay.unwrap_or(0.0)),
+            ),
+            closure => unreachable!("{closure:?} is not a per-parameter optimizer"),
+        }
+    }
+
+    fn scheduler_spec(&self) -> SchedulerSpec {
+        let stepper = if self.optimizer.is_closure() {
+            self.base_optimizer
+        } else {
+            self.optimizer
+        };
+        let lr = self.lr.unwrap_or(match stepper {
+            OptimizerName::Sgd => 0.05,
+            OptimizerName::RfRmsprop | OptimizerName::RfAdagrad | OptimizerName::RfAdamw => 0.02,
+            _ => 1e-3,
+        });
+        match self.scheduler {
+            SchedulerName::Constant => SchedulerSpec::Constant { lr },
+            SchedulerName::Cosine => SchedulerSpec::Cosine {
+                lr,
+                min_lr: self.lr_min,
+            },
+            SchedulerName::Step => SchedulerSpec::Step {
+                lr,
+                step_epochs: self.step_epochs,
+                gamma: self.gamma,
+            },
+            SchedulerName::Plrs => SchedulerSpec::Plrs {
+                min_lr: self.lr_min,
+                max_lr: self.lr_max.unwrap_or(lr),
+                warmup_steps: self.warmup_steps,
+                per_epoch: self.resample == Resample::Epoch,
+                seed: self.seed,
+            },
+        }
+    }
+
+    /// The model the flags describe.
+    fn model_spec(&self) -> ModelSpec {
+        match self.model {
+            ModelName::Cnn => ModelSpec::Cnn {
+                widths: self.widths.clone(),
+                convs_per_stage: self.convs_per_stage,
+            },
+            ModelName::Mlp => ModelSpec::Mlp {
+                hidden: self.hidden.clone(),
+            },
+            ModelName::Transformer => ModelSpec::Transformer(TransformerSpec {
+                patch_size: self.patch_size,
+                dim: self.dim,
+                heads: self.heads,
+                mlp_dim: self.mlp_dim,
+                blocks: self.blocks,
+                pool: self.pool,
+            }),
+        }
+    }
+
+    /// The run these flags describe: the one mapping from `ember train`'s flags to the typed
+    /// specs an experiment's arms are written in.
+    pub fn run_spec(&self) -> anyhow::Result<RunSpec> {
+        let spec = RunSpec {
+            model: self.model_spec(),
+            data: DataSpec {
+                dataset: self.dataset.parse()?,
+                data_dir: self.data_dir.clone(),
+                download: self.download,
+                train_subset: self.train_subset,
+                test_subset: self.test_subset,
+                augment: self.augment,
+                pixel_noise: self.pixel_noise,
+            },
+            optimizer: self.optimizer_spec()?,
+            scheduler: self.scheduler_spec(),
+            train: TrainSettings {
+                epochs: self.epochs,
+                batch_size: self.batch_size,
+                eval_batch_size: self.eval_batch_size,
+                seed: self.seed,
+                log_every: self.log_every,
+                progress: !self.quiet,
+                on_nonfinite: match self.on_nonfinite {
+                    OnNonFinite::Stop => NonFinitePolicy::Stop,
+                    OnNonFinite::Skip => NonFinitePolicy::Skip,
+                },
+            },
+            device: self.device.clone(),
+        };
+        Ok(spec.with_seed(self.seed))
+    }
+}

@@ -1,0 +1,90 @@
+//! Typed descriptions of a run: its model, data, optimizer and learning-rate schedule. The same
+//! types come from `ember train`'s flags ([`crate::flags`]) and from an experiment spec's tables
+//! ([`crate::table`]), and are recorded in a run's `config.json`. Each validates itself and names the
+//! bad field.
+
+mod dataset;
+mod model;
+mod optimizer;
+mod run;
+mod scheduler;
+
+pub use dataset::{DataSpec, DatasetSpec};
+pub use model::{ModelSpec, TokenPoolSpec, TransformerSpec};
+pub use optimizer::OptimizerSpec;
+pub use run::{Prepared, RunSpec};
+pub use scheduler::SchedulerSpec;
+
+use ember_optim::OptimConfigError;
+use ember_train::SettingsError;
+
+/// A hyper-parameter that cannot be used, naming its field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid `{field}`: {message}")]
+pub struct SpecError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl From<OptimConfigError> for SpecError {
+    fn from(e: OptimConfigError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}
+
+impl SpecError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+pub(crate) fn check_positive(field: &'static str, value: f64) -> Result<(), SpecError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!("must be finite and > 0, got {value}"),
+        ))
+    }
+}
+
+pub(crate) fn check_non_negative(field: &'static str, value: f64) -> Result<(), SpecError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!("must be finite and >= 0, got {value}"),
+        ))
+    }
+}
+
+pub(crate) fn check_unit(field: &'static str, value: f64) -> Result<(), SpecError> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!("must be in [0, 1), got {value}"),
+        ))
+    }
+}
+
+/// Every optimizer a run can use. The baselines come from burn with PyTorch's defaults made explicit
+/// (burn's own defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there); the others
+/// carry `ember-optim`'s own configs unchanged, so a spec file uses the same field names as the
+impl From<SettingsError> for SpecError {
+    fn from(e: SettingsError) -> Self {
+        Self {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}

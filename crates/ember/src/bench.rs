@@ -1,0 +1,134 @@
+//! `ember bench`: performance figures measured side by side in one process (see
+//! `ember_lab::bench`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use ember_lab::bench::{self, BenchModel, Sections};
+use ember_train::DeviceChoice;
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// End-to-end training throughput (batch assembly, forward, backward, Adam update) of each
+    /// model on several devices.
+    Devices(DeviceArgs),
+    /// Every optimizer relative to burn's Adam on one device: the update of the per-parameter
+    /// optimizers (time and state bytes per parameter), the whole step of the closure optimizers
+    /// (time and passes per step).
+    Optimizers(OptimizerArgs),
+    /// Both of the above on each device, written as JSON and Markdown (e.g. experiments/bench.md).
+    Report(ReportArgs),
+}
+
+/// What every benchmark measures on and how often, and where the report goes.
+#[derive(Args, Debug)]
+pub struct Settings {
+    /// Models to time, comma separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "small-cnn,transformer"
+    )]
+    pub models: Vec<BenchModel>,
+    /// Images per step. Snapshot methods (SVRG, VAMO) see 4 such batches as the full data.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Timed steps per measurement (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Untimed warm-up steps before them (kernel compilation, allocator growth).
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// Write the report as JSON here (set EMBER_COMMIT to record the commit measured).
+    #[arg(long, alias = "out")]
+    pub json: Option<PathBuf>,
+    /// Write the report as Markdown here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeviceArgs {
+    /// Devices to time, comma separated (e.g. flex,ndarray or flex,wgpu).
+    #[arg(long, value_delimiter = ',', default_value = "flex,ndarray")]
+    pub devices: Vec<String>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args, Debug)]
+pub struct OptimizerArgs {
+    /// Device to time on.
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Devices to time, comma separated (e.g. flex or flex,wgpu).
+    #[arg(long, alias = "device", value_delimiter = ',', default_value = "flex")]
+    pub devices: Vec<String>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<()> {
+    let (devices, settings, sections) = match &command {
+        BenchCommand::Devices(a) => (
+            a.devices.clone(),
+            &a.settings,
+            Sections {
+                optimizers: false,
+                end_to_end: true,
+            },
+        ),
+        BenchCommand::Optimizers(a) => (
+            vec![a.device.clone()],
+            &a.settings,
+            Sections {
+                optimizers: true,
+                end_to_end: false,
+            },
+        ),
+        BenchCommand::Report(a) => (
+            a.devices.clone(),
+            &a.settings,
+            Sections {
+                optimizers: true,
+                end_to_end: true,
+            },
+        ),
+    };
+    let devices = devices
+        .iter()
+        .map(|d| d.parse::<DeviceChoice>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = bench::measure(
+        &devices,
+        &bench::Settings {
+            models: settings.models.clone(),
+            batch_size: settings.batch_size,
+            steps: settings.steps,
+            warmup: settings.warmup,
+        },
+        sections,
+    )?;
+    let markdown = bench::render_markdown(&report);
+    println!("{markdown}");
+    if let Some(path) = &settings.json {
+        write(path, &serde_json::to_vec_pretty(&report)?)?;
+    }
+    if let Some(path) = &settings.markdown {
+        write(path, (markdown + "\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    ember_train::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
