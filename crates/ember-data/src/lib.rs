@@ -32,6 +32,7 @@ pub mod cifar;
 pub mod download;
 pub mod error;
 pub mod generated;
+pub mod holdout;
 pub mod idx;
 #[cfg(feature = "image-folder")]
 pub mod image_folder;
@@ -43,6 +44,7 @@ pub use cifar::{load_cifar, CifarKind, CIFAR10_CLASSES};
 pub use download::download_cifar;
 pub use error::{DataError, Result};
 pub use generated::{GeneratedConfig, MAX_GENERATED_CLASSES};
+pub use holdout::split_validation;
 pub use idx::{load_fashion_mnist, load_idx, FASHION_MNIST_CLASSES, FASHION_MNIST_SYSTEM_DIR};
 #[cfg(feature = "image-folder")]
 pub use image_folder::{load_image_folder, load_image_folder_split};

@@ -13,7 +13,8 @@ use ember_train::{NonFinitePolicy, TrainSettings};
 use serde::Serialize;
 
 use crate::spec::{
-    DataSpec, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec, TransformerSpec,
+    DataSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec,
+    TransformerSpec,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -81,8 +82,10 @@ impl OptimizerName {
 pub enum SchedulerName {
     /// The same learning rate at every step.
     Constant,
-    /// Cosine annealing from --lr to --lr-min over the run (needs --lr <= 1).
+    /// Linear warm-up over --warmup-steps, then cosine annealing from --lr to --lr-min over the run.
     Cosine,
+    /// Linear warm-up over --warmup-steps, then a straight line from --lr to --lr-min over the run.
+    Linear,
     /// Multiply the lr by --gamma every --step-epochs epochs.
     Step,
     /// PLRS: lr drawn uniformly from [--lr-min, --lr-max] every step (or epoch, --resample epoch).
@@ -175,6 +178,16 @@ pub struct TrainFlags {
     /// and test image, after subsetting (seeded by --seed); 0 = off.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub pixel_noise: f64,
+    /// Hold out N training images (class-balanced, after --train-subset and --pixel-noise) as a
+    /// validation split; the run trains on the rest.
+    #[arg(long)]
+    pub validation: Option<usize>,
+    /// Seeds which images the validation split holds.
+    #[arg(long, default_value_t = 0)]
+    pub validation_seed: u64,
+    /// Evaluate each epoch on the test set or on the validation split (--validation).
+    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
+    pub evaluate_on: EvalSet,
 
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
@@ -273,13 +286,13 @@ pub struct TrainFlags {
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
     pub scheduler: SchedulerName,
-    /// Lower lr bound: the end of the cosine schedule, PLRS's L_min.
+    /// Lower lr bound: the floor of the cosine and linear schedules, PLRS's L_min.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub lr_min: f64,
     /// PLRS's L_max [default: --lr].
     #[arg(long, allow_negative_numbers = true)]
     pub lr_max: Option<f64>,
-    /// PLRS: linear warm-up from --lr-min to --lr-max over this many steps.
+    /// Linear warm-up steps: PLRS from --lr-min to --lr-max; cosine and linear from 0 to --lr.
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: usize,
     /// PLRS: draw a new lr every step or every epoch.
@@ -478,6 +491,12 @@ impl TrainFlags {
             SchedulerName::Cosine => SchedulerSpec::Cosine {
                 lr,
                 min_lr: self.lr_min,
+                warmup_steps: self.warmup_steps,
+            },
+            SchedulerName::Linear => SchedulerSpec::Linear {
+                lr,
+                min_lr: self.lr_min,
+                warmup_steps: self.warmup_steps,
             },
             SchedulerName::Step => SchedulerSpec::Step {
                 lr,
@@ -528,6 +547,11 @@ impl TrainFlags {
                 test_subset: self.test_subset,
                 augment: self.augment,
                 pixel_noise: self.pixel_noise,
+                validation: self.validation.map(|size| Holdout {
+                    size,
+                    seed: self.validation_seed,
+                }),
+                evaluate: self.evaluate_on,
             },
             optimizer: self.optimizer_spec()?,
             scheduler: self.scheduler_spec(),

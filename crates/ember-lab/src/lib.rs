@@ -12,6 +12,7 @@ pub mod provenance;
 pub mod signgd_study;
 pub mod spec;
 pub mod stats;
+pub mod sweep;
 pub mod table;
 
 pub use compare::{CompareSpec, CompareSpecError};

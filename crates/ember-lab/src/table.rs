@@ -33,11 +33,11 @@ impl TableError {
 /// `table` (e.g. `{ name = "sgd", momentum = 0.9 }`) as the spec it names, every key it leaves out
 /// taken from `defaults(tag value)`. Nested tables that name a variant of their own (a closure
 /// method's `base`) start from that variant's defaults. Errors name the key path under `what`.
-fn from_table<T: Serialize + DeserializeOwned>(
+fn from_table<T: DeserializeOwned>(
     what: &str,
     tag: &str,
     table: &Value,
-    defaults: &dyn Fn(&str) -> Option<T>,
+    defaults: &dyn Fn(&str) -> Option<Value>,
 ) -> Result<T, TableError> {
     let named = |table: &Value, path: &str| -> Result<Value, TableError> {
         let Some(name) = table.get(tag).and_then(Value::as_str) else {
@@ -51,9 +51,8 @@ fn from_table<T: Serialize + DeserializeOwned>(
                 format!("needs a table with a `{tag}` (a string)"),
             ));
         };
-        let default = defaults(name)
-            .ok_or_else(|| TableError::new(format!("{path}.{tag}"), format!("unknown `{name}`")))?;
-        Ok(serde_json::to_value(default).expect("specs serialise"))
+        defaults(name)
+            .ok_or_else(|| TableError::new(format!("{path}.{tag}"), format!("unknown `{name}`")))
     };
     let base = named(table, what)?;
     let mut merged = base.clone();
@@ -117,6 +116,10 @@ fn merge(
     Ok(())
 }
 
+fn to_value(spec: impl Serialize) -> Value {
+    serde_json::to_value(spec).expect("specs serialise")
+}
+
 fn known_keys(map: &Map<String, Value>) -> String {
     let keys: Vec<String> = map
         .keys()
@@ -129,7 +132,7 @@ fn known_keys(map: &Map<String, Value>) -> String {
 /// An arm's `optimizer` table for runs of `batch_size` images a step.
 pub fn optimizer(table: &Value, batch_size: usize) -> Result<OptimizerSpec, TableError> {
     from_table("optimizer", "name", table, &|name| {
-        OptimizerSpec::named(name, batch_size)
+        OptimizerSpec::named(name, batch_size).map(to_value)
     })
 }
 
@@ -148,13 +151,23 @@ pub fn scheduler(table: &Value) -> Result<SchedulerSpec, TableError> {
             "is required (no default learning rate)",
         ));
     }
-    from_table("scheduler", "name", table, &SchedulerSpec::named)
+    from_table("scheduler", "name", table, &|name| {
+        let mut defaults = to_value(SchedulerSpec::named(name)?);
+        // `config.json` leaves a cosine's warm-up out when it is 0; a table may still set it.
+        if name == "cosine" {
+            defaults["warmup_steps"] = Value::from(0);
+        }
+        Some(defaults)
+    })
 }
 
 /// A spec's `[model]` table.
 pub fn model(table: &Value) -> Result<ModelSpec, TableError> {
     from_table("model", "kind", table, &|kind| {
-        ModelSpec::defaults().into_iter().find(|m| m.kind() == kind)
+        ModelSpec::defaults()
+            .into_iter()
+            .find(|m| m.kind() == kind)
+            .map(to_value)
     })
 }
 
@@ -243,7 +256,8 @@ mod tests {
             scheduler(&toml("name = 'cosine'\nlr = 0.1")).unwrap(),
             SchedulerSpec::Cosine {
                 lr: 0.1,
-                min_lr: 0.0
+                min_lr: 0.0,
+                warmup_steps: 0
             }
         );
         assert_eq!(

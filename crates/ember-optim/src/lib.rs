@@ -13,7 +13,7 @@ pub use closure::{
 };
 
 pub mod schedule;
-pub use schedule::{Plrs, PlrsConfig};
+pub use schedule::{Decay, Plrs, PlrsConfig, WarmupDecay, WarmupDecayConfig};
 
 pub mod sign;
 pub use sign::{SignDescent, SignGd, SignGdConfig, Signum, SignumConfig, SignumState};

@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use ember_train::write_atomically;
+use ember_train::{write_atomically, RunDir};
 
 use super::{collect_results, render_results, write_plots, CompareSpec};
+use crate::spec::RunSpec;
+use crate::sweep::{self, ArmSweep, Setting};
 
 /// Where an experiment's runs and report go.
 pub struct Experiment<'a> {
@@ -30,21 +32,52 @@ impl Experiment<'_> {
     /// was written.
     pub fn run(&self, report_only: bool) -> anyhow::Result<Written> {
         let spec = CompareSpec::load(self.spec_path)?;
-        self.refuse_changed_arms(&spec)?;
+        // A sweep's trials first: their choice is what the final runs train with.
+        let sweeps = match &spec.sweep {
+            Some(section) => {
+                self.refuse_changed(&self.planned_trials(&spec)?)?;
+                let mut sweeps = Vec::new();
+                for (i, arm) in spec.arms.iter().enumerate() {
+                    sweeps.push(if arm.choice.is_some() && arm.pending.is_none() {
+                        sweep::run_trials(&spec, section, self.runs_dir, arm, i, !report_only)?
+                    } else {
+                        ArmSweep {
+                            arm: arm.name.clone(),
+                            trials: Vec::new(),
+                            chosen: None,
+                        }
+                    });
+                }
+                Some(sweeps)
+            }
+            None => None,
+        };
+        let settings: Vec<Option<Setting>> = match &sweeps {
+            Some(sweeps) => sweeps.iter().map(|s| s.chosen_setting().cloned()).collect(),
+            None => vec![Some(Setting::new()); spec.arms.len()],
+        };
+        self.refuse_changed(&self.planned_finals(&spec, &settings))?;
         let failed = if report_only {
             Vec::new()
         } else {
-            self.train_missing(&spec)
+            self.train_missing(&spec, &settings)
         };
         let results = collect_results(&spec, self.runs_dir)?;
         std::fs::create_dir_all(self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         let provenance = format!("commit {}", crate::provenance::commit());
-        let markdown = render_results(&spec, self.spec_path, &results, &provenance);
+        let mut markdown = render_results(&spec, self.spec_path, &results, &provenance);
+        if let (Some(section), Some(sweeps)) = (&spec.sweep, &sweeps) {
+            markdown += "\n";
+            markdown += &sweep::render(&spec, section, sweeps);
+        }
         let results_path = self.out.join("results.md");
         write_atomically(&results_path, markdown.as_bytes())
             .with_context(|| format!("writing {}", results_path.display()))?;
-        let plots = write_plots(&spec, &results, self.out)?;
+        let mut plots = write_plots(&spec, &results, self.out)?;
+        if let Some(sweeps) = &sweeps {
+            plots.extend(sweep::write_sensitivity_plot(&spec, sweeps, self.out));
+        }
         if !failed.is_empty() {
             bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
         }
@@ -54,10 +87,19 @@ impl Experiment<'_> {
         })
     }
 
-    /// Trains every run that has not finished the spec's epochs; returns what failed.
-    fn train_missing(&self, spec: &CompareSpec) -> Vec<String> {
+    /// Trains every final run that has not finished the spec's epochs; returns what failed.
+    fn train_missing(&self, spec: &CompareSpec, settings: &[Option<Setting>]) -> Vec<String> {
         let mut failed = Vec::new();
-        for arm in spec.runnable_arms() {
+        for (arm, setting) in spec.arms.iter().zip(settings) {
+            if arm.pending.is_some() {
+                continue;
+            }
+            let Some(setting) = setting else {
+                let message = format!("{}: no trial finished, so no final runs", arm.name);
+                tracing::error!("{message}");
+                failed.push(message);
+                continue;
+            };
             for &seed in &spec.seeds {
                 let run = spec.run_dir(self.runs_dir, arm, seed);
                 match spec.finished_epochs(&run) {
@@ -80,7 +122,7 @@ impl Experiment<'_> {
                     }
                     _ => {}
                 }
-                let Some(run_spec) = spec.run_spec(arm, seed) else {
+                let Some(run_spec) = spec.run_spec(arm, seed, setting) else {
                     continue;
                 };
                 tracing::info!(
@@ -97,37 +139,75 @@ impl Experiment<'_> {
         failed
     }
 
-    /// Every run folder of the spec that already holds a run must have been trained with what its
-    /// arm says now: otherwise a finished run would be skipped and its old numbers reported under
-    /// the arm's new settings (an interrupted one would be refused at resume anyway, but only after
-    /// the arms before it trained). Only `epochs` may differ; the runner handles it. Checked before
-    /// anything trains or a report is written, a report-only run included.
-    fn refuse_changed_arms(&self, spec: &CompareSpec) -> anyhow::Result<()> {
-        let mut changed = Vec::new();
-        for arm in spec.runnable_arms() {
+    /// Every trial of a sweep, with the run it is.
+    fn planned_trials(&self, spec: &CompareSpec) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
+        let Some(section) = &spec.sweep else {
+            return Ok(Vec::new());
+        };
+        let mut planned = Vec::new();
+        for (index, arm) in spec.arms.iter().enumerate() {
+            if arm.choice.is_none() || arm.pending.is_some() {
+                continue;
+            }
+            for (k, setting) in sweep::arm_settings(section, arm, index).iter().enumerate() {
+                planned.push((
+                    format!("{} trial {k}", arm.name),
+                    sweep::trial_dir(spec, self.runs_dir, arm, k),
+                    spec.trial_spec(arm, setting)?,
+                ));
+            }
+        }
+        Ok(planned)
+    }
+
+    /// Every final run (arm × seed) whose setting is known, with the run it is.
+    fn planned_finals(
+        &self,
+        spec: &CompareSpec,
+        settings: &[Option<Setting>],
+    ) -> Vec<(String, RunDir, RunSpec)> {
+        let mut planned = Vec::new();
+        for (arm, setting) in spec.arms.iter().zip(settings) {
+            let Some(setting) = setting.as_ref().filter(|_| arm.pending.is_none()) else {
+                continue;
+            };
             for &seed in &spec.seeds {
-                let run = spec.run_dir(self.runs_dir, arm, seed);
-                let Ok(text) = std::fs::read_to_string(run.config()) else {
-                    continue;
-                };
-                let Some(planned) = spec.run_spec(arm, seed) else {
-                    continue;
-                };
-                let recorded: serde_json::Value = serde_json::from_str(&text)
-                    .with_context(|| format!("reading {}", run.config().display()))?;
-                let differences = ember_train::differing_fields(&recorded, &planned.config_json());
-                if !differences.is_empty() {
-                    let fields: Vec<String> = differences
-                        .iter()
-                        .map(|(field, change)| format!("{field}: {change}"))
-                        .collect();
-                    changed.push(format!(
-                        "{} seed {seed} ({}): {}",
-                        arm.name,
-                        run.root().display(),
-                        fields.join("; ")
+                if let Some(run) = spec.run_spec(arm, seed, setting) {
+                    planned.push((
+                        format!("{} seed {seed}", arm.name),
+                        spec.run_dir(self.runs_dir, arm, seed),
+                        run,
                     ));
                 }
+            }
+        }
+        planned
+    }
+
+    /// Every run folder that already holds a run must have been trained with what the spec asks of
+    /// it now: otherwise a finished run would be skipped and its old numbers reported under the
+    /// arm's new settings (an interrupted one would be refused at resume anyway, but only after
+    /// the runs before it trained). Only `epochs` may differ; the runner handles it. Checked
+    /// before anything trains or a report is written, a report-only run included.
+    fn refuse_changed(&self, planned: &[(String, RunDir, RunSpec)]) -> anyhow::Result<()> {
+        let mut changed = Vec::new();
+        for (what, run, planned) in planned {
+            let Ok(text) = std::fs::read_to_string(run.config()) else {
+                continue;
+            };
+            let recorded: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", run.config().display()))?;
+            let differences = ember_train::differing_fields(&recorded, &planned.config_json());
+            if !differences.is_empty() {
+                let fields: Vec<String> = differences
+                    .iter()
+                    .map(|(field, change)| format!("{field}: {change}"))
+                    .collect();
+                changed.push(format!(
+                    "{what} ({}): {}",
+                    run.root().display(),
+                    fields.join("; ")
+                ));
             }
         }
         if !changed.is_empty() {

@@ -43,8 +43,12 @@ use std::path::{Path, PathBuf};
 
 use ember_train::{NonFinitePolicy, RunDir, TrainSettings, TrainSummary};
 use serde::Deserialize;
+use serde_json::Value;
 
-use crate::spec::{DataSpec, DatasetSpec, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec};
+use crate::spec::{
+    DataSpec, DatasetSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec,
+};
+use crate::sweep::{self, Setting, Space, SweepSection};
 
 /// An experiment spec, read and checked.
 #[derive(Clone, Debug)]
@@ -59,6 +63,8 @@ pub struct CompareSpec {
     pub data: DataSection,
     pub train: TrainSection,
     pub arms: Vec<ArmSpec>,
+    /// Present for a tuned comparison (see [`crate::sweep`]).
+    pub sweep: Option<SweepSection>,
 }
 
 /// The file as written; its free-form tables become typed in [`CompareSpec::load`].
@@ -74,15 +80,18 @@ struct SpecFile {
     train: TrainSection,
     #[serde(rename = "arm")]
     arms: Vec<ArmFile>,
+    sweep: Option<SweepSection>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ArmFile {
     name: String,
-    optimizer: Option<serde_json::Value>,
-    scheduler: Option<serde_json::Value>,
+    optimizer: Option<Value>,
+    scheduler: Option<Value>,
     pending: Option<String>,
+    #[serde(default)]
+    search: Space,
 }
 
 /// The data every arm trains and is evaluated on.
@@ -130,13 +139,38 @@ pub struct ArmSpec {
     pub choice: Option<ArmChoice>,
     /// Why this arm cannot run yet; it is listed in the report as pending instead of dropped.
     pub pending: Option<String>,
+    /// The knobs a sweep searches (empty: the arm runs as written).
+    pub search: Space,
 }
 
-/// An arm's optimizer and learning-rate schedule.
+/// An arm's optimizer and learning-rate schedule, typed, and the tables they were typed from (a
+/// sweep writes its knobs into the tables and types them again).
 #[derive(Clone, Debug)]
 pub struct ArmChoice {
     pub optimizer: OptimizerSpec,
     pub scheduler: SchedulerSpec,
+    tables: Value,
+}
+
+impl ArmChoice {
+    /// Types `tables` (`{"optimizer": …, "scheduler": …}`) for runs of `batch_size` images a step;
+    /// errors name the key path (`optimizer.momentum`).
+    fn typed(tables: Value, batch_size: usize) -> Result<Self, crate::table::TableError> {
+        Ok(Self {
+            optimizer: crate::table::optimizer(&tables["optimizer"], batch_size)?,
+            scheduler: crate::table::scheduler(&tables["scheduler"])?,
+            tables,
+        })
+    }
+
+    /// The same arm with a sweep's `setting` written into its tables.
+    pub fn with_setting(&self, setting: &Setting, batch_size: usize) -> Result<Self, String> {
+        if setting.is_empty() {
+            return Ok(self.clone());
+        }
+        let tables = sweep::space::apply(&self.tables, setting)?;
+        Self::typed(tables, batch_size).map_err(|e| e.to_string())
+    }
 }
 
 /// A spec that cannot be used, naming the file, the field and what is wrong.
@@ -175,12 +209,13 @@ impl CompareSpec {
         let mut arms = Vec::with_capacity(file.arms.len());
         for (i, arm) in file.arms.into_iter().enumerate() {
             let choice = match (arm.optimizer, arm.scheduler) {
-                (Some(optimizer), Some(scheduler)) => Some(ArmChoice {
-                    optimizer: crate::table::optimizer(&optimizer, file.train.batch_size)
-                        .map_err(|e| (format!("arm[{i}].{}", e.key), e.message))?,
-                    scheduler: crate::table::scheduler(&scheduler)
-                        .map_err(|e| (format!("arm[{i}].{}", e.key), e.message))?,
-                }),
+                (Some(optimizer), Some(scheduler)) => Some(
+                    ArmChoice::typed(
+                        serde_json::json!({"optimizer": optimizer, "scheduler": scheduler}),
+                        file.train.batch_size,
+                    )
+                    .map_err(|e| (format!("arm[{i}].{}", e.key), e.message))?,
+                ),
                 (None, None) if arm.pending.is_some() => None,
                 (optimizer, _) => {
                     let missing = if optimizer.is_none() {
@@ -195,11 +230,48 @@ impl CompareSpec {
                     );
                 }
             };
+            if !arm.search.is_empty() && file.sweep.is_none() {
+                return bad(
+                    &format!("arm[{i}].search"),
+                    "a search space needs a [sweep] section".into(),
+                );
+            }
+            for (path, dimension) in &arm.search {
+                let field = format!("arm[{i}].search.{path}");
+                dimension.validate().map_err(|e| (field.clone(), e))?;
+                // Every value a trial may write must make a valid arm.
+                if let Some(choice) = &choice {
+                    for setting in
+                        sweep::space::settings(&[(path.clone(), dimension.clone())].into(), 2, 0)
+                    {
+                        choice
+                            .with_setting(&setting, file.train.batch_size)
+                            .map_err(|e| (field.clone(), e))?;
+                    }
+                }
+            }
             arms.push(ArmSpec {
                 name: arm.name,
                 choice,
                 pending: arm.pending,
+                search: arm.search,
             });
+        }
+        if let Some(sweep) = &file.sweep {
+            if sweep.trials == 0 {
+                return bad("sweep.trials", "must be at least 1".into());
+            }
+            if sweep.validation == 0 {
+                return bad("sweep.validation", "must be at least 1".into());
+            }
+            if let Some(t) = sweep.target_accuracy {
+                if !(t > 0.0 && t <= 1.0) {
+                    return bad(
+                        "sweep.target_accuracy",
+                        format!("must be an accuracy in (0, 1], got {t}"),
+                    );
+                }
+            }
         }
         let spec = CompareSpec {
             name: file.name,
@@ -209,6 +281,7 @@ impl CompareSpec {
             data: file.data,
             train: file.train,
             arms,
+            sweep: file.sweep,
         };
         spec.validate()?;
         Ok(spec)
@@ -273,7 +346,7 @@ impl CompareSpec {
         for (i, arm) in self.arms.iter().enumerate() {
             if arm.choice.is_some() {
                 let run = self
-                    .run_spec(arm, self.seeds[0])
+                    .run_spec(arm, self.seeds[0], &Setting::new())
                     .expect("the data set parsed above");
                 if let Err(e) = run.validate() {
                     let field = match e.field {
@@ -298,10 +371,32 @@ impl CompareSpec {
         self.arms.iter().filter(|a| a.pending.is_none())
     }
 
-    /// The run of `arm` with `seed`: the shared sections, the arm's tables, the seed; no progress
-    /// bar. `None` for a pending arm without tables or a data set that does not parse.
-    pub fn run_spec(&self, arm: &ArmSpec, seed: u64) -> Option<RunSpec> {
-        let choice = arm.choice.as_ref()?;
+    /// The run of `arm` with `seed` and a sweep's chosen `setting` (empty: the arm as written):
+    /// the shared sections, the arm's tables, the seed; no progress bar; in a sweep, trained on
+    /// the training set less the validation split and evaluated on the test set. `None` for a
+    /// pending arm without tables or a data set that does not parse.
+    pub fn run_spec(&self, arm: &ArmSpec, seed: u64, setting: &Setting) -> Option<RunSpec> {
+        let choice = arm
+            .choice
+            .as_ref()?
+            .with_setting(setting, self.train.batch_size)
+            .ok()?;
+        self.run_with(&choice, seed, EvalSet::Test)
+    }
+
+    /// The run of one sweep trial of `arm`: the first seed, evaluated on the validation split.
+    pub fn trial_spec(&self, arm: &ArmSpec, setting: &Setting) -> anyhow::Result<RunSpec> {
+        let choice = arm
+            .choice
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("arm `{}` is pending", arm.name))?
+            .with_setting(setting, self.train.batch_size)
+            .map_err(|e| anyhow::anyhow!("arm `{}`: {e}", arm.name))?;
+        self.run_with(&choice, self.seeds[0], EvalSet::Validation)
+            .ok_or_else(|| anyhow::anyhow!("data set `{}` does not parse", self.data.dataset))
+    }
+
+    fn run_with(&self, choice: &ArmChoice, seed: u64, evaluate: EvalSet) -> Option<RunSpec> {
         let run = RunSpec {
             model: self.model.clone(),
             data: DataSpec {
@@ -317,6 +412,15 @@ impl CompareSpec {
                 test_subset: self.data.test_subset,
                 augment: self.data.augment,
                 pixel_noise: self.data.pixel_noise.unwrap_or(0.0),
+                validation: self.sweep.as_ref().map(|s| Holdout {
+                    size: s.validation,
+                    seed: s.seed,
+                }),
+                evaluate: if self.sweep.is_some() {
+                    evaluate
+                } else {
+                    EvalSet::Test
+                },
             },
             optimizer: choice.optimizer.clone(),
             scheduler: choice.scheduler.clone(),
@@ -430,14 +534,14 @@ pending = "needs a model that does not exist yet"
             let argv = format!("ember {shared} {flags}");
             let cli = Cli::try_parse_from(argv.split_whitespace()).unwrap();
             let from_flags = cli.flags.run_spec().unwrap();
-            let from_arm = spec.run_spec(&spec.arms[arm], 1).unwrap();
+            let from_arm = spec.run_spec(&spec.arms[arm], 1, &Setting::new()).unwrap();
             assert_eq!(
                 from_arm.config_json(),
                 from_flags.config_json(),
                 "arm {arm}"
             );
         }
-        assert!(spec.run_spec(&spec.arms[2], 0).is_none());
+        assert!(spec.run_spec(&spec.arms[2], 0, &Setting::new()).is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use ember_data::{CifarKind, DataError, GeneratedConfig, Split};
+use ember_data::{split_validation, CifarKind, DataError, GeneratedConfig, Split};
 use serde::{Deserialize, Serialize};
 
 use super::SpecError;
@@ -24,6 +24,30 @@ pub struct DataSpec {
     /// Standard deviation (0..1 intensity units) of Gaussian noise added once to every image
     /// (seeded by the run's seed); 0 means none.
     pub pixel_noise: f64,
+    /// Images held out of the training set (after the subset and the noise) as a validation split.
+    pub validation: Option<Holdout>,
+    /// What each epoch is evaluated on: the test set, or the validation split (which then must
+    /// exist). Hyper-parameters are selected on the validation split; the test set is for reports.
+    pub evaluate: EvalSet,
+}
+
+/// A validation split: `size` training images, class-balanced, chosen by `seed` (fixed for a
+/// whole experiment, so every run trains on the same images).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holdout {
+    pub size: usize,
+    pub seed: u64,
+}
+
+/// The images an epoch is evaluated on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvalSet {
+    /// The data set's test half.
+    #[default]
+    Test,
+    /// The validation split held out of the training half.
+    Validation,
 }
 
 impl DataSpec {
@@ -44,9 +68,16 @@ impl DataSpec {
                 ),
             ));
         }
+        if self.evaluate == EvalSet::Validation && self.validation.is_none() {
+            return Err(SpecError::new(
+                "evaluate",
+                "evaluating on the validation split needs one (a validation size)",
+            ));
+        }
         for (field, value) in [
             ("train_subset", self.train_subset),
             ("test_subset", self.test_subset),
+            ("validation", self.validation.map(|h| h.size)),
         ] {
             if value == Some(0) {
                 return Err(SpecError::new(field, "must be at least 1 when given"));
@@ -55,8 +86,24 @@ impl DataSpec {
         Ok(())
     }
 
-    /// Loads both halves, takes the subsets and adds the pixel noise (seeded by `seed`).
+    /// Loads both halves, takes the subsets, adds the pixel noise (seeded by `seed`) and holds out
+    /// the validation split; the returned `test` half is what each epoch is evaluated on.
     pub fn load(&self, seed: u64) -> Result<Split, DataError> {
+        let split = self.load_noisy(seed)?;
+        let Some(holdout) = self.validation else {
+            return Ok(split);
+        };
+        let (train, validation) = split_validation(&split.train, holdout.size, holdout.seed)?;
+        Ok(Split {
+            train,
+            test: match self.evaluate {
+                EvalSet::Test => split.test,
+                EvalSet::Validation => validation,
+            },
+        })
+    }
+
+    fn load_noisy(&self, seed: u64) -> Result<Split, DataError> {
         let split = self.dataset.load(&self.data_dir, self.download)?;
         let split = Split {
             train: match self.train_subset {

@@ -5,7 +5,9 @@ use ember_models::AnyClassifier;
 use ember_train::{DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings, TrainSummary};
 use serde::Serialize;
 
-use super::{DataSpec, DatasetSpec, ModelSpec, OptimizerSpec, SchedulerSpec, SpecError};
+use super::{
+    DataSpec, DatasetSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, SchedulerSpec, SpecError,
+};
 use crate::spec::TransformerSpec;
 
 /// One training run, complete: what `ember train`'s flags and an experiment arm (for one seed)
@@ -73,6 +75,8 @@ impl RunSpec {
             train_subset: self.data.train_subset,
             test_subset: self.data.test_subset,
             pixel_noise: (self.data.pixel_noise > 0.0).then_some(self.data.pixel_noise),
+            validation: self.data.validation.as_ref(),
+            evaluate: self.data.validation.map(|_| self.data.evaluate),
             augment: self.data.augments(),
             optimizer: &self.optimizer,
             scheduler: &self.scheduler,
@@ -100,9 +104,13 @@ impl RunSpec {
         }
         let shape = train.shape().clone();
         tracing::info!(
-            "data: {} train / {} test images of {}x{}x{}, {} classes (loaded in {:.1}s)",
+            "data: {} train / {} {} images of {}x{}x{}, {} classes (loaded in {:.1}s)",
             train.len(),
             test.len(),
+            match self.data.evaluate {
+                EvalSet::Test => "test",
+                EvalSet::Validation => "validation",
+            },
             shape.channels,
             shape.height,
             shape.width,
@@ -193,6 +201,12 @@ struct RunConfig<'a> {
     /// existed still resume.
     #[serde(skip_serializing_if = "Option::is_none")]
     pixel_noise: Option<f64>,
+    /// The validation split held out of the training set, and what the epochs were evaluated on;
+    /// both absent without a split, as in runs from before splits existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    validation: Option<&'a Holdout>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evaluate: Option<EvalSet>,
     augment: bool,
     optimizer: &'a OptimizerSpec,
     scheduler: &'a SchedulerSpec,

@@ -1,7 +1,6 @@
-use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::lr_scheduler::step::StepLrSchedulerConfig;
-use ember_optim::PlrsConfig;
+use ember_optim::{Decay, PlrsConfig, WarmupDecayConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{check_non_negative, check_positive, SpecError};
@@ -12,9 +11,22 @@ use super::{check_non_negative, check_positive, SpecError};
 pub enum SchedulerSpec {
     /// The same learning rate at every step.
     Constant { lr: f64 },
-    /// Cosine annealing from `lr` to `min_lr` over the whole run (burn's scheduler, which only
-    /// accepts a peak lr in (0, 1]).
-    Cosine { lr: f64, min_lr: f64 },
+    /// A linear warm-up to `lr` over `warmup_steps`, then cosine annealing to `min_lr` at the
+    /// run's last step (`ember_optim::WarmupDecay`; without a warm-up, burn's cosine step for step).
+    Cosine {
+        lr: f64,
+        min_lr: f64,
+        /// Absent from `config.json` when 0, as runs recorded before warm-ups existed.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        warmup_steps: usize,
+    },
+    /// A linear warm-up to `lr` over `warmup_steps`, then a straight line down to `min_lr` at the
+    /// run's last step.
+    Linear {
+        lr: f64,
+        min_lr: f64,
+        warmup_steps: usize,
+    },
     /// `lr · gammaᵏ` after k periods of `step_epochs` epochs (burn's step scheduler).
     Step {
         lr: f64,
@@ -38,6 +50,7 @@ impl SchedulerSpec {
         match *self {
             SchedulerSpec::Constant { lr }
             | SchedulerSpec::Cosine { lr, .. }
+            | SchedulerSpec::Linear { lr, .. }
             | SchedulerSpec::Step { lr, .. } => lr,
             SchedulerSpec::Plrs { max_lr, .. } => max_lr,
         }
@@ -48,6 +61,7 @@ impl SchedulerSpec {
         match self {
             SchedulerSpec::Constant { .. } => "constant",
             SchedulerSpec::Cosine { .. } => "cosine",
+            SchedulerSpec::Linear { .. } => "linear",
             SchedulerSpec::Step { .. } => "step",
             SchedulerSpec::Plrs { .. } => "plrs",
         }
@@ -61,6 +75,12 @@ impl SchedulerSpec {
             SchedulerSpec::Cosine {
                 lr: 0.0,
                 min_lr: 0.0,
+                warmup_steps: 0,
+            },
+            SchedulerSpec::Linear {
+                lr: 0.0,
+                min_lr: 0.0,
+                warmup_steps: 0,
             },
             SchedulerSpec::Step {
                 lr: 0.0,
@@ -103,7 +123,7 @@ impl SchedulerSpec {
     /// `schedule_spans_run` tells the loop). No wildcard: a new schedule must decide.
     pub fn spans_run(&self) -> bool {
         match self {
-            SchedulerSpec::Cosine { .. } => true,
+            SchedulerSpec::Cosine { .. } | SchedulerSpec::Linear { .. } => true,
             SchedulerSpec::Constant { .. }
             | SchedulerSpec::Step { .. }
             | SchedulerSpec::Plrs { .. } => false,
@@ -113,14 +133,10 @@ impl SchedulerSpec {
     /// Checks the bounds, naming the bad field.
     pub fn validate(&self) -> Result<(), SpecError> {
         check_positive("lr", self.lr())?;
-        if let SchedulerSpec::Cosine { lr, min_lr } = *self {
+        if let SchedulerSpec::Cosine { lr, min_lr, .. } | SchedulerSpec::Linear { lr, min_lr, .. } =
+            *self
+        {
             check_non_negative("min_lr", min_lr)?;
-            if lr > 1.0 {
-                return Err(SpecError::new(
-                    "lr",
-                    format!("the cosine schedule accepts a peak lr in (0, 1], got {lr}"),
-                ));
-            }
             if min_lr > lr {
                 return Err(SpecError::new(
                     "min_lr",
@@ -184,14 +200,41 @@ impl SchedulerSpec {
                 Ok(self.plrs_config(steps_per_epoch.max(1))?.try_init()?)
             }
             SchedulerSpec::Constant { lr } => Ok(ModuleLrScheduler::new(lr)),
-            SchedulerSpec::Cosine { lr, min_lr } => {
-                CosineAnnealingLrSchedulerConfig::new(lr, total_steps.max(1))
-                    .with_min_lr(min_lr)
-                    .init()
-                    .map_err(|e| SpecError::new("lr", e))
+            SchedulerSpec::Cosine {
+                lr,
+                min_lr,
+                warmup_steps,
+            }
+            | SchedulerSpec::Linear {
+                lr,
+                min_lr,
+                warmup_steps,
+            } => {
+                if warmup_steps > total_steps {
+                    return Err(SpecError::new(
+                        "warmup_steps",
+                        format!(
+                            "must not exceed the run's {total_steps} steps, got {warmup_steps}"
+                        ),
+                    ));
+                }
+                let decay = if self.name() == "cosine" {
+                    Decay::Cosine
+                } else {
+                    Decay::Linear
+                };
+                Ok(WarmupDecayConfig::new(lr, total_steps.max(1))
+                    .with_warmup_steps(warmup_steps)
+                    .with_final_lr(min_lr)
+                    .with_decay(decay)
+                    .try_init()?)
             }
         }
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 #[cfg(test)]
 mod tests {
@@ -207,16 +250,26 @@ mod tests {
             "lr"
         );
         let cosine = SchedulerSpec::Cosine {
+            lr: 0.1,
+            min_lr: 0.2,
+            warmup_steps: 0,
+        };
+        assert_eq!(cosine.validate().unwrap_err().field, "min_lr");
+        // Peaks above 1 are fine since the cosine is ours, not burn's (which refuses them).
+        let steep = SchedulerSpec::Linear {
             lr: 2.0,
             min_lr: 0.0,
+            warmup_steps: 4,
         };
-        assert!(cosine.validate().unwrap_err().message.contains("(0, 1]"));
+        assert!(steep.build(8, 2).is_ok());
+        assert_eq!(steep.build(3, 1).err().unwrap().field, "warmup_steps");
         // A constant lr above 1 is legitimate (e.g. large-batch SGD) and must be accepted.
         let mut constant = SchedulerSpec::Constant { lr: 3.0 }.build(10, 5).unwrap();
         assert_eq!(constant.step().base(), 3.0);
         let mut cosine = SchedulerSpec::Cosine {
             lr: 0.1,
             min_lr: 0.0,
+            warmup_steps: 0,
         }
         .build(4, 2)
         .unwrap();
@@ -230,6 +283,16 @@ mod tests {
 
     #[test]
     fn plrs_and_step_schedules_build_and_validate() {
+        // A cosine spec's config.json entry is what it was before warm-ups existed.
+        let plain = SchedulerSpec::Cosine {
+            lr: 0.1,
+            min_lr: 0.0,
+            warmup_steps: 0,
+        };
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({"name": "cosine", "lr": 0.1, "min_lr": 0.0})
+        );
         let plrs = SchedulerSpec::Plrs {
             min_lr: 2.0,
             max_lr: 5.0,
@@ -275,6 +338,12 @@ mod tests {
             SchedulerSpec::Cosine {
                 lr: 0.1,
                 min_lr: 0.001,
+                warmup_steps: 0,
+            },
+            SchedulerSpec::Linear {
+                lr: 0.1,
+                min_lr: 0.001,
+                warmup_steps: 3,
             },
             SchedulerSpec::Step {
                 lr: 0.1,

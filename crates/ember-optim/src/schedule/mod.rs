@@ -2,5 +2,7 @@
 //! and [`ModuleLrScheduler`](burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler).
 
 mod plrs;
+mod warmup;
 
 pub use plrs::{Plrs, PlrsConfig};
+pub use warmup::{Decay, WarmupDecay, WarmupDecayConfig};

@@ -1,0 +1,390 @@
+//! Tuned comparisons: an experiment spec with a `[sweep]` section searches each arm's knobs on a
+//! validation split carved from the training set, then runs the best setting on every seed and
+//! reports it on the test set, which the search never reads.
+//!
+//! ```toml
+//! [sweep]
+//! trials = 8               # per arm (a space of small grids is tried exhaustively)
+//! validation = 5000        # training images held out for selection (class-balanced, seeded)
+//! seed = 0                 # seeds the random search
+//! target_accuracy = 0.5    # optional: report the time and steps to reach it
+//!
+//! [[arm]]
+//! name = "sgd"
+//! optimizer = { name = "sgd", momentum = 0.9 }
+//! scheduler = { name = "cosine", lr = 0.05, warmup_steps = 100 }
+//! search = { "scheduler.lr" = { log_uniform = [1e-3, 0.3] } }
+//! ```
+//!
+//! Trials train on the training set less the validation split, with the spec's epochs and its
+//! first seed, and are evaluated on the validation split; a trial whose loss or update stops being
+//! finite stops at once and counts as diverged. The chosen setting is the trial with the highest
+//! final validation accuracy (ties: the lower validation loss). Finished and diverged trials are
+//! kept on disk and skipped when the sweep runs again.
+
+pub mod space;
+
+use std::path::{Path, PathBuf};
+
+use ember_train::{read_metrics, write_atomically, RunDir, TrainError, TrainSummary};
+use serde::{Deserialize, Serialize};
+
+pub use space::{Dimension, Setting, Space};
+
+use crate::compare::{ArmSpec, CompareSpec};
+use crate::plot::{LegendPosition, LinePlot};
+
+/// A spec's `[sweep]` section.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    /// Trials per arm.
+    pub trials: usize,
+    /// Training images held out as the validation split.
+    pub validation: usize,
+    /// Seeds the random search (with the arm's index).
+    #[serde(default)]
+    pub seed: u64,
+    /// A validation accuracy (0..1) whose first arrival is reported (time and steps).
+    pub target_accuracy: Option<f64>,
+}
+
+/// What became of one trial.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum TrialOutcome {
+    /// Trained all epochs.
+    Finished {
+        validation_accuracy: f64,
+        validation_loss: f64,
+        /// Wall time (s) and step at the end of the first epoch at or above the target accuracy.
+        reached_target: Option<(f64, u64)>,
+        wall_time_s: f64,
+    },
+    /// Its loss or an update stopped being finite.
+    Diverged(String),
+    /// Not trained (yet).
+    Missing,
+}
+
+/// One trial of one arm.
+#[derive(Clone, Debug, Serialize)]
+pub struct Trial {
+    pub index: usize,
+    pub setting: Setting,
+    /// The peak learning rate it trained with (the sensitivity plot's x).
+    pub lr: f64,
+    pub outcome: TrialOutcome,
+}
+
+/// An arm's trials and the setting they chose.
+#[derive(Clone, Debug, Serialize)]
+pub struct ArmSweep {
+    pub arm: String,
+    pub trials: Vec<Trial>,
+    /// Index into `trials` of the chosen one; `None` while no trial finished.
+    pub chosen: Option<usize>,
+}
+
+impl ArmSweep {
+    /// The chosen setting (empty for an arm without a search space).
+    pub fn chosen_setting(&self) -> Option<&Setting> {
+        self.chosen.map(|i| &self.trials[i].setting)
+    }
+}
+
+/// Marks a trial that diverged, so that a resumed sweep does not train it again.
+const DIVERGED_FILE: &str = "diverged.txt";
+
+/// The folder of trial `index` of `arm`.
+pub fn trial_dir(spec: &CompareSpec, runs_dir: &Path, arm: &ArmSpec, index: usize) -> RunDir {
+    RunDir::new(
+        runs_dir
+            .join(&spec.name)
+            .join("trials")
+            .join(format!("{}-t{index}", arm.name)),
+    )
+}
+
+/// The settings `arm` (at `arm_index` in the spec) tries, in trial order.
+pub fn arm_settings(sweep: &SweepSection, arm: &ArmSpec, arm_index: usize) -> Vec<Setting> {
+    space::settings(
+        &arm.search,
+        sweep.trials,
+        sweep.seed.wrapping_mul(1_000_003) ^ arm_index as u64,
+    )
+}
+
+/// Trains `arm`'s missing trials (none with `train` false) and reads them all back.
+pub fn run_trials(
+    spec: &CompareSpec,
+    sweep: &SweepSection,
+    runs_dir: &Path,
+    arm: &ArmSpec,
+    arm_index: usize,
+    train: bool,
+) -> anyhow::Result<ArmSweep> {
+    let settings = arm_settings(sweep, arm, arm_index);
+    let mut trials = Vec::with_capacity(settings.len());
+    for (index, setting) in settings.into_iter().enumerate() {
+        let run = trial_dir(spec, runs_dir, arm, index);
+        let run_spec = spec.trial_spec(arm, &setting)?;
+        if train && read_outcome(spec, &run)? == TrialOutcome::Missing {
+            tracing::info!(
+                "{} trial {index} ({}): training into {}",
+                arm.name,
+                space::label(&setting),
+                run.root().display()
+            );
+            match run_spec.train(&run, run.root().exists()) {
+                Ok(_) => {}
+                Err(e) if matches!(e.downcast_ref(), Some(TrainError::NonFinite { .. })) => {
+                    tracing::warn!("{} trial {index} diverged: {e:#}", arm.name);
+                    write_atomically(
+                        &run.root().join(DIVERGED_FILE),
+                        format!("{e:#}\n").as_bytes(),
+                    )?;
+                }
+                Err(e) => return Err(e.context(format!("{} trial {index}", arm.name))),
+            }
+        }
+        trials.push(Trial {
+            index,
+            lr: run_spec.scheduler.lr(),
+            outcome: read_outcome(spec, &run)?,
+            setting,
+        });
+    }
+    let chosen = choose(&trials);
+    Ok(ArmSweep {
+        arm: arm.name.clone(),
+        trials,
+        chosen,
+    })
+}
+
+/// The trial with the highest final validation accuracy; ties go to the lower validation loss,
+/// then to the earlier trial.
+pub fn choose(trials: &[Trial]) -> Option<usize> {
+    let mut best: Option<(usize, f64, f64)> = None;
+    for t in trials {
+        if let TrialOutcome::Finished {
+            validation_accuracy: acc,
+            validation_loss: loss,
+            ..
+        } = t.outcome
+        {
+            let better = match best {
+                None => true,
+                Some((_, a, l)) => acc > a || (acc == a && loss < l),
+            };
+            if better {
+                best = Some((t.index, acc, loss));
+            }
+        }
+    }
+    best.map(|(i, _, _)| i)
+}
+
+/// What the trial's folder says about it.
+fn read_outcome(spec: &CompareSpec, run: &RunDir) -> anyhow::Result<TrialOutcome> {
+    if let Ok(text) = std::fs::read_to_string(run.root().join(DIVERGED_FILE)) {
+        return Ok(TrialOutcome::Diverged(text.trim().to_string()));
+    }
+    #[derive(Deserialize)]
+    struct File {
+        summary: TrainSummary,
+    }
+    let Ok(bytes) = std::fs::read(run.summary()) else {
+        return Ok(TrialOutcome::Missing);
+    };
+    let file: File = serde_json::from_slice(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: unreadable summary: {e}", run.summary().display()))?;
+    if file.summary.epochs != spec.train.epochs {
+        return Ok(TrialOutcome::Missing);
+    }
+    let reached_target = match spec.sweep.as_ref().and_then(|s| s.target_accuracy) {
+        Some(target) => read_metrics(&run.metrics())?
+            .iter()
+            .filter(|r| r.kind == "epoch")
+            .find(|r| r.test_accuracy.is_some_and(|a| a >= target))
+            .map(|r| (r.wall_time_s, r.step)),
+        None => None,
+    };
+    Ok(TrialOutcome::Finished {
+        validation_accuracy: file.summary.final_test_accuracy,
+        validation_loss: file.summary.final_test_loss,
+        reached_target,
+        wall_time_s: file.summary.wall_time_s,
+    })
+}
+
+/// The sweep's part of `results.md`: how the search was run, and per arm its space, trials,
+/// choice and (with a target) the time to reach it.
+pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> String {
+    let mut md = format!(
+        "## Search\n\nEach arm's knobs were searched on a validation split of {} images held out of \
+         the training set (class-balanced, seeded), with seed {} and the same epochs; {} trials per \
+         arm (a space of small grids is tried exhaustively), search seed {}. The chosen setting \
+         has the highest final validation accuracy; the runs above trained with it on every seed \
+         and are the only ones that read the test set.\n\n",
+        sweep.validation, spec.seeds[0], sweep.trials, sweep.seed
+    );
+    let target = sweep.target_accuracy;
+    md += "| arm | searched | trials done (diverged) | chosen | validation accuracy | validation loss |";
+    if let Some(t) = target {
+        md += &format!(" time to {:.1} % validation accuracy (steps) |", 100.0 * t);
+    }
+    md += "\n|---|---|---|---|---|---|";
+    if target.is_some() {
+        md += "---|";
+    }
+    md += "\n";
+    for (arm, swept) in spec.arms.iter().zip(arms) {
+        let searched: Vec<String> = arm
+            .search
+            .iter()
+            .map(|(path, d)| format!("`{path}` {}", describe(d)))
+            .collect();
+        let done = swept
+            .trials
+            .iter()
+            .filter(|t| t.outcome != TrialOutcome::Missing)
+            .count();
+        let diverged = swept
+            .trials
+            .iter()
+            .filter(|t| matches!(t.outcome, TrialOutcome::Diverged(_)))
+            .count();
+        let chosen = swept.chosen.map(|i| &swept.trials[i]);
+        let (choice, acc, loss, reached) = match chosen.map(|t| (&t.setting, &t.outcome)) {
+            Some((
+                setting,
+                TrialOutcome::Finished {
+                    validation_accuracy,
+                    validation_loss,
+                    reached_target,
+                    ..
+                },
+            )) => (
+                if setting.is_empty() {
+                    "as written".to_string()
+                } else {
+                    space::label(setting)
+                },
+                format!("{:.2} %", 100.0 * validation_accuracy),
+                format!("{validation_loss:.4}"),
+                match reached_target {
+                    Some((wall, step)) => format!("{wall:.1} s ({step})"),
+                    None => "not reached".into(),
+                },
+            ),
+            _ => ("–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        md += &format!(
+            "| {} | {} | {done}/{} ({diverged}) | {choice} | {acc} | {loss} |",
+            arm.name,
+            if searched.is_empty() {
+                "nothing".to_string()
+            } else {
+                searched.join(", ")
+            },
+            swept.trials.len(),
+        );
+        if target.is_some() {
+            md += &format!(" {reached} |");
+        }
+        md += "\n";
+    }
+    md += "\n![final validation accuracy against learning rate](sensitivity.png)\n";
+    md
+}
+
+fn describe(d: &Dimension) -> String {
+    match d {
+        Dimension::LogUniform([lo, hi]) => format!("log-uniform [{lo}, {hi}]"),
+        Dimension::Uniform([lo, hi]) => format!("uniform [{lo}, {hi}]"),
+        Dimension::Grid(values) => format!("grid {values:?}"),
+    }
+}
+
+/// The sensitivity plot: final validation accuracy of every finished trial against its peak
+/// learning rate, one line per arm. Only warns when it cannot be drawn.
+pub fn write_sensitivity_plot(
+    spec: &CompareSpec,
+    arms: &[ArmSweep],
+    out: &Path,
+) -> Option<PathBuf> {
+    let mut plot = LinePlot::new(format!("{}: sensitivity to the learning rate", spec.name))
+        .x_label("peak learning rate")
+        .y_label("final validation accuracy (%)")
+        .log_x(true)
+        .legend(LegendPosition::LowerRight);
+    let mut any = false;
+    for swept in arms {
+        let mut points: Vec<(f64, f64)> = swept
+            .trials
+            .iter()
+            .filter_map(|t| match t.outcome {
+                TrialOutcome::Finished {
+                    validation_accuracy,
+                    ..
+                } => Some((t.lr, 100.0 * validation_accuracy)),
+                _ => None,
+            })
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if !points.is_empty() {
+            any = true;
+            plot = plot.series(swept.arm.clone(), points);
+        }
+    }
+    if !any {
+        return None;
+    }
+    let path = out.join("sensitivity.png");
+    match plot.write(&path) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            tracing::warn!("plot {} not drawn: {e}", path.display());
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(index: usize, acc: f64, loss: f64) -> Trial {
+        Trial {
+            index,
+            setting: Setting::new(),
+            lr: 0.1,
+            outcome: TrialOutcome::Finished {
+                validation_accuracy: acc,
+                validation_loss: loss,
+                reached_target: None,
+                wall_time_s: 1.0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_best_validation_accuracy_wins_then_the_lower_loss() {
+        let diverged = Trial {
+            index: 0,
+            setting: Setting::new(),
+            lr: 1.0,
+            outcome: TrialOutcome::Diverged("NaN".into()),
+        };
+        let trials = [
+            diverged,
+            finished(1, 0.5, 1.0),
+            finished(2, 0.6, 1.2),
+            finished(3, 0.6, 1.1),
+            finished(4, 0.6, 1.1),
+        ];
+        assert_eq!(choose(&trials), Some(3));
+        assert_eq!(choose(&trials[..1]), None);
+    }
+}
