@@ -28,7 +28,7 @@ pub fn split_validation(set: &ImageSet, size: usize, seed: u64) -> Result<(Image
     }
     let counts = set.class_counts();
     let quotas = proportional_quotas(&counts, size);
-    let mut rng = Pcg64::seed_from_u64(seed ^ VALIDATION_STREAM);
+    let mut rng = Pcg64::seed_from_u64(crate::random::mix(&[seed, VALIDATION_STREAM]));
     let mut held = vec![false; set.len()];
     for (class, &quota) in quotas.iter().enumerate() {
         let mut members: Vec<usize> = (0..set.len())
@@ -55,7 +55,7 @@ pub fn split_validation(set: &ImageSet, size: usize, seed: u64) -> Result<(Image
     Ok((pick(false)?, pick(true)?))
 }
 
-/// Keeps the validation draws apart from every other stream seeded by the same run seed.
+/// Keeps the validation draws apart from every other stream seeded by the same seed.
 const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465; // "validate"
 
 /// `total` places shared among classes in proportion to `counts` (Hamilton's method: floors, then
