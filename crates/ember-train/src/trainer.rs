@@ -673,7 +673,7 @@ pub fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec
                     fields.push((format!("{key}.{sub}"), change));
                 }
             }
-            _ if a != b && !FREE_ON_RESUME.contains(&key.as_str()) => {
+            _ if !same_value(a, b) && !FREE_ON_RESUME.contains(&key.as_str()) => {
                 let show = |v: Option<&serde_json::Value>| {
                     v.map_or_else(|| "(absent)".to_string(), |v| v.to_string())
                 };
@@ -683,6 +683,21 @@ pub fn differing_fields(old: &serde_json::Value, new: &serde_json::Value) -> Vec
         }
     }
     fields
+}
+
+/// Whether two recorded values are the same setting. Floats compare to within a few ulps:
+/// serde_json's default parser may read a 17-digit float back 1 ulp away from the value that was
+/// printed, so a run's own `config.json` must not differ from itself.
+fn same_value(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> bool {
+    match (a, b) {
+        (Some(serde_json::Value::Number(x)), Some(serde_json::Value::Number(y)))
+            if x.is_f64() || y.is_f64() =>
+        {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs())
+        }
+        _ => a == b,
+    }
 }
 
 /// The `epochs` a configuration records: a top-level `epochs`, else `train.epochs` (what `ember
@@ -859,6 +874,14 @@ mod tests {
             ]
         );
         assert_eq!(config_epochs(&old), Some(2));
+        // A float read back 1 ulp off (what serde_json's default parser does to some 17-digit
+        // numbers) is the same setting; a different learning rate is not.
+        let printed = serde_json::json!({"lr": 0.09698284271712133_f64});
+        let read_back = serde_json::json!({"lr": 0.09698284271712132_f64});
+        assert_ne!(printed, read_back);
+        assert!(differing_fields(&printed, &read_back).is_empty());
+        let other = serde_json::json!({"lr": 0.0969828427171_f64});
+        assert_eq!(differing_fields(&printed, &other).len(), 1);
         assert_eq!(config_epochs(&serde_json::json!({"epochs": 3})), Some(3));
     }
 }

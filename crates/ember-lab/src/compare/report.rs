@@ -85,6 +85,7 @@ pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmRes
             let mut summaries = Vec::new();
             let mut curves = Vec::new();
             let mut seeds = Vec::new();
+            let mut trained_with = None;
             if arm.pending.is_none() {
                 for &seed in &spec.seeds {
                     let run = spec.run_dir(runs_dir, arm, seed);
@@ -117,15 +118,30 @@ pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmRes
                     summaries.push(file.summary);
                     curves.push(records);
                     seeds.push(seed);
+                    if trained_with.is_none() {
+                        trained_with = recorded_setup(&run);
+                    }
                 }
             }
-            Ok(summarise(arm, seeds, &summaries, &curves))
+            Ok(summarise(arm, trained_with, seeds, &summaries, &curves))
         })
         .collect()
 }
 
+/// The optimizer and schedule a finished run recorded in its `config.json` (what it trained with:
+/// in a sweep, the chosen knobs), if readable.
+fn recorded_setup(run: &ember_train::RunDir) -> Option<(serde_json::Value, serde_json::Value)> {
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.config()).ok()?).ok()?;
+    Some((
+        config.get("optimizer")?.clone(),
+        config.get("scheduler")?.clone(),
+    ))
+}
+
 fn summarise(
     arm: &ArmSpec,
+    trained_with: Option<(serde_json::Value, serde_json::Value)>,
     seeds: Vec<u64>,
     summaries: &[TrainSummary],
     curves: &[Vec<MetricsRecord>],
@@ -168,11 +184,13 @@ fn summarise(
             .choice
             .as_ref()
             .map(|c| {
-                format!(
-                    "optimizer {}, scheduler {}",
-                    serde_json::to_string(&c.optimizer).expect("specs serialise"),
-                    serde_json::to_string(&c.scheduler).expect("specs serialise")
-                )
+                let (optimizer, scheduler) = trained_with.clone().unwrap_or_else(|| {
+                    (
+                        serde_json::to_value(&c.optimizer).expect("specs serialise"),
+                        serde_json::to_value(&c.scheduler).expect("specs serialise"),
+                    )
+                });
+                format!("optimizer {optimizer}, scheduler {scheduler}")
             })
             .unwrap_or_default(),
         pending: arm.pending.clone(),
@@ -242,7 +260,7 @@ pub fn render_results(
             passes,
         );
     }
-    md += "\nArms (every knob, defaults included):\n\n";
+    md += "\nArms as their runs trained (every knob, defaults included):\n\n";
     for r in results {
         md += &format!(
             "- `{}`: {}\n",
