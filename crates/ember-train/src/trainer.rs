@@ -693,7 +693,10 @@ fn same_value(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> b
         (Some(serde_json::Value::Number(x)), Some(serde_json::Value::Number(y)))
             if x.is_f64() || y.is_f64() =>
         {
-            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            let (x, y) = (
+                x.as_f64().unwrap_or(f64::NAN),
+                y.as_f64().unwrap_or(f64::NAN),
+            );
             x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs())
         }
         _ => a == b,
