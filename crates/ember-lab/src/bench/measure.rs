@@ -235,17 +235,22 @@ pub fn whole_steps(w: &Workload, s: &Settings) -> anyhow::Result<Vec<WholeStepRo
     Ok(rows)
 }
 
-/// Training steps as `ember train` runs them with Adam, batch assembly included: every step builds
-/// an augmented batch from the next indices of a shuffled epoch over the workload's images.
+/// Training steps as `ember train` runs them with Adam, batch assembly included (every step builds
+/// an augmented batch from the next indices of a shuffled epoch over the workload's images), timed
+/// round-robin with the same step on a batch built and synchronised beforehand: the difference is
+/// what the data path costs the step.
 pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
     const SEED: u64 = 0;
     let spec = adam();
-    let mut rule = spec.build_rule::<AnyClassifier>(w.batch_size)?;
+    let mut rules = [
+        spec.build_rule::<AnyClassifier>(w.batch_size)?,
+        spec.build_rule::<AnyClassifier>(w.batch_size)?,
+    ];
     let mut objective = w.objective();
-    let mut model = isolated_copy(&w.model, true);
-    let mut times = Vec::with_capacity(s.steps);
+    let mut models = [isolated_copy(&w.model, true), isolated_copy(&w.model, true)];
+    let (mut whole, mut compute) = (Vec::with_capacity(s.steps), Vec::with_capacity(s.steps));
     tracing::info!(
-        "timing end-to-end training steps of {} on {}",
+        "timing end-to-end and compute-only training steps of {} on {}",
         w.kind.name(),
         w.choice
     );
@@ -259,23 +264,40 @@ pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
             .chunks_exact(w.batch_size)
             .nth(slot)
             .context("the workload holds FULL_DATA_BATCHES batches")?;
+        let build = || {
+            w.batcher
+                .train_batch(&w.train, indices, SEED, epoch, &w.device)
+        };
+        // End to end: the batch is built inside the timer.
         let start = Instant::now();
-        let batch = w
-            .batcher
-            .train_batch(&w.train, indices, SEED, epoch, &w.device);
-        objective.set_current(batch);
-        model = rule.step(LR.into(), model, &mut objective).model;
+        objective.set_current(build());
+        let [model, _] = &mut models;
+        *model = rules[0]
+            .step(LR.into(), model.clone(), &mut objective)
+            .model;
+        w.sync()?;
+        let whole_s = start.elapsed().as_secs_f64();
+        // Compute only: the same batch, ready on the device before the timer starts.
+        objective.set_current(build());
+        w.sync()?;
+        let start = Instant::now();
+        let [_, model] = &mut models;
+        *model = rules[1]
+            .step(LR.into(), model.clone(), &mut objective)
+            .model;
         w.sync()?;
         if step >= s.warmup {
-            times.push(start.elapsed().as_secs_f64());
+            whole.push(whole_s);
+            compute.push(start.elapsed().as_secs_f64());
         }
     }
-    let step = Median::of(times);
+    let step = Median::of(whole);
     Ok(EndToEndRow {
         device: w.choice.to_string(),
         model: w.kind.name().into(),
         optimizer: spec.name().into(),
         images_per_s: w.batch_size as f64 / step.median_s,
+        compute_only: Some(Median::of(compute)),
         // Filled in once every device has been measured.
         relative_to_first_device: f64::NAN,
         step,

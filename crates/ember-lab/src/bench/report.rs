@@ -83,6 +83,10 @@ pub struct EndToEndRow {
     pub model: String,
     pub optimizer: String,
     pub step: Median,
+    /// The same step on a batch already on the device (forward, backward, update), timed
+    /// round-robin with `step`; absent from reports written before it was measured.
+    #[serde(default)]
+    pub compute_only: Option<Median>,
     /// Batch size divided by the median step time.
     pub images_per_s: f64,
     /// `images_per_s` divided by the first device's on the same model.
@@ -315,15 +319,16 @@ impl BenchReport {
         out.push_str("## End-to-end training throughput\n\n");
         out.push_str(
             "One training step as `ember train` runs it with Adam: batch assembly (crop + flip, \
-             normalisation, upload), forward, backward, update. Images/s = batch size / median \
-             step time.\n\n",
+             normalisation), forward, backward, update. Images/s = batch size / median step time. \
+             Compute only: the same step on a batch already on the device, timed round-robin with \
+             it; the data path's share is `1 − compute only / step`.\n\n",
         );
         // A ratio column once there are devices to compare.
         let relative = match self.devices.as_slice() {
             [first, _, ..] => Some(format!("× {first}")),
             _ => None,
         };
-        let mut what = vec!["images/s", "step"];
+        let mut what = vec!["images/s", "step", "compute only", "data share"];
         what.extend(relative.as_deref());
         let mut cells = vec!["model".to_string()];
         cells.extend(self.device_headers(&what));
@@ -340,6 +345,13 @@ impl BenchReport {
                     format!("{:.1}", r.images_per_s),
                     format_time(r.step.median_s),
                 ];
+                cells.extend(match &r.compute_only {
+                    Some(c) => [
+                        format_time(c.median_s),
+                        format!("{:.0}%", 100.0 * (1.0 - c.median_s / r.step.median_s)),
+                    ],
+                    None => ["–".into(), "–".into()],
+                });
                 if relative.is_some() {
                     cells.push(format!("{:.3}", r.relative_to_first_device));
                 }
@@ -497,6 +509,7 @@ mod tests {
                 model: "SmallCnn".into(),
                 optimizer: "adam".into(),
                 step: timing(0.5),
+                compute_only: Some(timing(0.4)),
                 images_per_s: 128.0,
                 relative_to_first_device: 1.0,
             }],
@@ -545,7 +558,10 @@ mod tests {
             "| `zo-sgd` (sgd) | 250.0 ms | 0.50 | not measured: no GPU this session | 2.50 + 0 | – |\n"
         ));
         assert!(
-            md.contains("| SmallCnn | 128.0 | 500.0 ms | not measured: no GPU this session |\n")
+            md.contains(
+                "| SmallCnn | 128.0 | 500.0 ms | 400.0 ms | 20% | not measured: no GPU this session |\n"
+            ),
+            "{md}"
         );
         assert!(!md.ends_with("\n\n"));
     }
@@ -559,6 +575,7 @@ mod tests {
         report.end_to_end.push(EndToEndRow {
             device: "ndarray".into(),
             step: timing(16.0),
+            compute_only: None,
             images_per_s: 4.0,
             relative_to_first_device: 4.0 / 128.0,
             ..report.end_to_end[0].clone()
@@ -566,10 +583,12 @@ mod tests {
         let md = render_markdown(&report);
         assert!(!md.contains("Whole training step"));
         assert!(md.contains(
-            "| model | flex images/s | flex step | flex × flex | ndarray images/s | ndarray step | ndarray × flex |\n"
+            "| model | flex images/s | flex step | flex compute only | flex data share | flex × flex | ndarray images/s | ndarray step | ndarray compute only | ndarray data share | ndarray × flex |\n"
         ), "{md}");
         assert!(
-            md.contains("| SmallCnn | 128.0 | 500.0 ms | 1.000 | 4.0 | 16.00 s | 0.031 |\n"),
+            md.contains(
+                "| SmallCnn | 128.0 | 500.0 ms | 400.0 ms | 20% | 1.000 | 4.0 | 16.00 s | – | – | 0.031 |\n"
+            ),
             "{md}"
         );
         assert!(
