@@ -54,11 +54,13 @@ pub use signal_noise::{SignalNoiseConfig, SignalNoiseSet, SignalNoiseSplit, SIGN
 // Turning images into tensors: normalisation, augmentation, epoch order and batching.
 mod augment;
 mod batcher;
+mod device_images;
 mod normalize;
 mod random;
 mod sampler;
 
 pub use augment::{Augmentation, CropFlip};
-pub use batcher::{ImageBatch, ImageBatcher};
+pub use batcher::{EpochBatches, ImageBatch, ImageBatcher};
+pub use device_images::DeviceImages;
 pub use normalize::Normalization;
 pub use sampler::epoch_order;

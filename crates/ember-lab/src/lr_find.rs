@@ -309,22 +309,26 @@ pub fn lr_find<M: ImageClassifier + 'static>(
     settings.validate(train.len())?;
     let mut optimizer = optimizer.into();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut objective = BatchObjective::new(&loss_fn, train, batcher, settings.batch_size, device);
+    let images = batcher.upload(train, device);
+    let mut objective = BatchObjective::new(&loss_fn, &images, batcher, settings.batch_size);
     let mut tracker = LossTracker::new(settings.smoothing, settings.divergence_factor);
     let (mut epoch, mut next) = (0, 0);
-    let mut order = epoch_order(train.len(), settings.seed, epoch);
+    let epoch_batches = |epoch| {
+        let order = epoch_order(train.len(), settings.seed, epoch);
+        batcher.epoch(&images, &order, settings.seed, epoch)
+    };
+    let mut batches = epoch_batches(epoch);
     optimizer.begin_epoch(epoch, &model, &mut objective);
     let log_every = (settings.steps / 10).max(1);
     for step in 0..settings.steps {
-        if next + settings.batch_size > order.len() {
+        if next + settings.batch_size > train.len() {
             epoch += 1;
-            order = epoch_order(train.len(), settings.seed, epoch);
+            batches = epoch_batches(epoch);
             next = 0;
             optimizer.begin_epoch(epoch, &model, &mut objective);
         }
-        let indices = &order[next..next + settings.batch_size];
+        objective.set_current(batches.batch(next, settings.batch_size));
         next += settings.batch_size;
-        objective.set_current(batcher.train_batch(train, indices, settings.seed, epoch, device));
         let lr = settings.lr_at(step);
         let update = optimizer.step(lr.into(), model, &mut objective);
         model = update.model;

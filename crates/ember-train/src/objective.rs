@@ -4,7 +4,7 @@
 use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use ember_data::{ImageBatch, ImageBatcher, ImageSet};
+use ember_data::{DeviceImages, ImageBatch, ImageBatcher};
 use ember_models::ImageClassifier;
 use ember_optim::{Batch, Objective};
 
@@ -19,13 +19,12 @@ pub struct PassCounts {
 ///
 /// Full-data batches are `batch_size` consecutive images in index order without augmentation (the
 /// last incomplete one dropped), the same every epoch; the most recent one is kept so that the
-/// `q + 1` forward passes a zeroth-order snapshot runs per batch decode it once.
+/// `q + 1` forward passes a zeroth-order snapshot runs per batch gather it once.
 pub struct BatchObjective<'a> {
     loss_fn: &'a CrossEntropyLoss,
-    train: &'a ImageSet,
+    train: &'a DeviceImages,
     batcher: &'a ImageBatcher,
     batch_size: usize,
-    device: &'a Device,
     current: Option<ImageBatch>,
     full: Option<(usize, ImageBatch)>,
     /// The passes run through this objective.
@@ -35,17 +34,15 @@ pub struct BatchObjective<'a> {
 impl<'a> BatchObjective<'a> {
     pub fn new(
         loss_fn: &'a CrossEntropyLoss,
-        train: &'a ImageSet,
+        train: &'a DeviceImages,
         batcher: &'a ImageBatcher,
         batch_size: usize,
-        device: &'a Device,
     ) -> Self {
         Self {
             loss_fn,
             train,
             batcher,
             batch_size,
-            device,
             current: None,
             full: None,
             passes: PassCounts::default(),
@@ -65,9 +62,9 @@ impl<'a> BatchObjective<'a> {
                 .expect("no current mini-batch: closure optimizers use Batch::Full in begin_epoch"),
             Batch::Full(i) => {
                 if self.full.as_ref().is_none_or(|(cached, _)| *cached != i) {
-                    let indices: Vec<usize> =
-                        (i * self.batch_size..(i + 1) * self.batch_size).collect();
-                    let batch = self.batcher.eval_batch(self.train, &indices, self.device);
+                    let batch =
+                        self.batcher
+                            .eval_batch(self.train, i * self.batch_size, self.batch_size);
                     self.full = Some((i, batch));
                 }
                 &self.full.as_ref().expect("just filled").1

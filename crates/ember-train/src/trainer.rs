@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use ember_data::{epoch_order, ImageBatcher, ImageSet};
+use ember_data::{epoch_order, DeviceImages, ImageBatcher, ImageSet};
 use ember_models::ImageClassifier;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -199,36 +199,42 @@ fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError
     move |source| TrainError::Io { path, source }
 }
 
-/// Mean cross-entropy loss and accuracy of `model` on `set`, evaluated in inference mode (no
+/// Mean cross-entropy loss and accuracy of `model` on `images`, evaluated in inference mode (no
 /// autodiff, BatchNorm on running statistics).
+///
+/// The sums stay on the device until every batch is done: two host reads per evaluation, none per
+/// batch, so a GPU is never idle waiting for the host between batches.
 pub fn evaluate<M: ImageClassifier>(
     model: &M,
-    set: &ImageSet,
+    images: &DeviceImages,
     batcher: &ImageBatcher,
     batch_size: usize,
-    device: &Device,
 ) -> (f64, f64) {
     let model = model.valid();
-    let device = device.clone().inner();
+    let device = images.device().inner();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
-    let indices: Vec<usize> = (0..set.len()).collect();
-    let (mut loss_sum, mut correct) = (0.0, 0i64);
-    for chunk in indices.chunks(batch_size) {
-        let batch = batcher.eval_batch(set, chunk, &device);
-        let logits = model.forward(batch.images);
-        let loss: f64 = loss_fn
-            .forward(logits.clone(), batch.targets.clone())
-            .into_scalar::<f64>();
-        loss_sum += loss * chunk.len() as f64;
+    let mut loss_sum = Tensor::<1>::zeros([1], &device);
+    let mut correct = Tensor::<1, Int>::zeros([1], &device);
+    let mut start = 0;
+    while start < images.len() {
+        let len = batch_size.min(images.len() - start);
+        let batch = batcher.eval_batch(images, start, len);
+        let logits = model.forward(batch.images.inner());
+        let targets = batch.targets.inner();
+        loss_sum = loss_sum.add(
+            loss_fn
+                .forward(logits.clone(), targets.clone())
+                .mul_scalar(len as f64),
+        );
         let predicted = logits.argmax(1).flatten::<1>(0, 1);
-        correct += predicted
-            .equal(batch.targets)
-            .int()
-            .sum()
-            .into_scalar::<i64>();
+        correct = correct.add(predicted.equal(targets).int().sum());
+        start += len;
     }
-    let n = set.len().max(1) as f64;
-    (loss_sum / n, correct as f64 / n)
+    let n = images.len().max(1) as f64;
+    (
+        loss_sum.into_scalar::<f64>() / n,
+        correct.into_scalar::<i64>() as f64 / n,
+    )
 }
 
 /// Trains `parts` on `data` for `settings.epochs` epochs, writing `run`'s files.
@@ -331,13 +337,11 @@ pub fn train<M: ImageClassifier + 'static>(
         MetricsWriter::open(&run.metrics(), state.metrics_len).map_err(io_err(run.metrics()))?;
 
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut objective = BatchObjective::new(
-        &loss_fn,
-        &data.train,
-        &data.batcher,
-        settings.batch_size,
-        device,
-    );
+    // Both sets go to the device once; batches are gathered and augmented there.
+    let train_images = data.batcher.upload(&data.train, device);
+    let test_images = data.batcher.upload(&data.test, device);
+    let mut objective =
+        BatchObjective::new(&loss_fn, &train_images, &data.batcher, settings.batch_size);
     let steps_per_epoch = settings.steps_per_epoch(data.train.len());
     let started = Instant::now();
     let wall_before = state.wall_time_s;
@@ -355,11 +359,12 @@ pub fn train<M: ImageClassifier + 'static>(
         let (mut epoch_loss, mut lr) = (0.0, 0.0);
         let skipped_before_epoch = state.skipped_steps;
 
-        for batch_indices in order.chunks_exact(settings.batch_size) {
-            let batch =
-                data.batcher
-                    .train_batch(&data.train, batch_indices, settings.seed, epoch, device);
-            objective.set_current(batch);
+        let batches = data
+            .batcher
+            .epoch(&train_images, &order, settings.seed, epoch);
+        for batch_index in 0..steps_per_epoch {
+            objective
+                .set_current(batches.batch(batch_index * settings.batch_size, settings.batch_size));
             let lr_now = scheduler.step();
             lr = lr_now.base();
             // Under the skip policy keep what the step replaces: a copy with its own BatchNorm
@@ -445,10 +450,9 @@ pub fn train<M: ImageClassifier + 'static>(
 
         let (test_loss, test_accuracy) = evaluate(
             &model,
-            &data.test,
+            &test_images,
             &data.batcher,
             settings.eval_batch_size,
-            device,
         );
         let train_loss = epoch_loss / kept_steps.max(1.0);
         let images_per_s = (steps_per_epoch * settings.batch_size) as f64 / epoch_train_s;
@@ -503,10 +507,9 @@ pub fn train<M: ImageClassifier + 'static>(
             // report the model as it stands, with the last epoch's train loss from its metrics.
             let (loss, acc) = evaluate(
                 &model,
-                &data.test,
+                &test_images,
                 &data.batcher,
                 settings.eval_batch_size,
-                device,
             );
             let train_loss = crate::read_metrics(&run.metrics())
                 .ok()

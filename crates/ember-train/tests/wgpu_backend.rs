@@ -8,7 +8,8 @@ mod common;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::AdamConfig;
-use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
+use burn::tensor::Device;
+use ember_data::{epoch_order, Augmentation, ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::SmallCnnConfig;
 use ember_train::{
     read_metrics, train, DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings,
@@ -128,4 +129,48 @@ fn without_a_driver_the_gpu_tests_skip_visibly_and_fail_under_ci() {
         "CI=true must turn the skip into a failure:\n{text}"
     );
     assert!(text.contains("CI=true"), "{text}");
+}
+
+/// The device data path gives the same batches on wgpu as on flex: the `u8` upload, the gather,
+/// the crop/flip gather and the normalisation, for a training batch and an evaluation batch.
+#[test]
+fn device_batches_on_wgpu_equal_those_on_flex() {
+    if !common::wgpu_tests_can_run("device_batches_on_wgpu_equal_those_on_flex") {
+        return;
+    }
+    let set = tiny_set(24);
+    let batcher = ImageBatcher::new(Normalization::fit(&set), Some(Augmentation::cifar()));
+    let order = epoch_order(set.len(), 3, 1);
+    let batches_on = |device: &Device| {
+        let images = batcher.upload(&set, device);
+        let train = batcher.epoch(&images, &order, 3, 1).batch(4, 16);
+        let eval = batcher.eval_batch(&images, 8, 16);
+        [train, eval].map(|b| {
+            let pixels: Vec<f32> = b
+                .images
+                .to_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let targets: Vec<i64> = b
+                .targets
+                .to_data()
+                .convert::<i64>()
+                .try_to_vec::<i64>()
+                .unwrap();
+            (pixels, targets)
+        })
+    };
+    let on_flex = batches_on(&DeviceChoice::Flex.device().unwrap());
+    let on_wgpu = batches_on(&DeviceChoice::WgpuCpu.device().unwrap());
+    for ((flex_pixels, flex_targets), (wgpu_pixels, wgpu_targets)) in on_flex.iter().zip(&on_wgpu) {
+        assert_eq!(flex_targets, wgpu_targets);
+        assert_eq!(flex_pixels.len(), 16 * 64);
+        for (i, (a, b)) in flex_pixels.iter().zip(wgpu_pixels).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "pixel {i}: flex {a}, wgpu {b}"
+            );
+        }
+    }
 }

@@ -254,20 +254,15 @@ pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
         w.kind.name(),
         w.choice
     );
-    let mut order = Vec::new();
+    let mut batches = None;
     for step in 0..s.warmup + s.steps {
         let (epoch, slot) = (step / FULL_DATA_BATCHES, step % FULL_DATA_BATCHES);
         if slot == 0 {
-            order = epoch_order(w.train.len(), SEED, epoch);
+            let order = epoch_order(w.train.len(), SEED, epoch);
+            batches = Some(w.batcher.epoch(&w.train, &order, SEED, epoch));
         }
-        let indices = order
-            .chunks_exact(w.batch_size)
-            .nth(slot)
-            .context("the workload holds FULL_DATA_BATCHES batches")?;
-        let build = || {
-            w.batcher
-                .train_batch(&w.train, indices, SEED, epoch, &w.device)
-        };
+        let batches = batches.as_ref().context("every epoch starts at slot 0")?;
+        let build = || batches.batch(slot * w.batch_size, w.batch_size);
         // End to end: the batch is built inside the timer.
         let start = Instant::now();
         objective.set_current(build());

@@ -5,7 +5,7 @@ use anyhow::Context;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use clap::ValueEnum;
-use ember_data::{Augmentation, GeneratedConfig, ImageBatcher, ImageSet, Normalization};
+use ember_data::{Augmentation, DeviceImages, GeneratedConfig, ImageBatcher, Normalization};
 use ember_models::{AnyClassifier, SmallCnnConfig, TwoLayerTransformerConfig};
 use ember_train::{BatchObjective, DeviceChoice};
 use serde::{Deserialize, Serialize};
@@ -70,9 +70,9 @@ pub struct Workload {
     pub device: Device,
     pub model: AnyClassifier,
     pub batch_size: usize,
-    /// `FULL_DATA_BATCHES × batch_size` images: the full data of snapshot methods, and the
-    /// epochs of the end-to-end loop.
-    pub train: ImageSet,
+    /// `FULL_DATA_BATCHES × batch_size` images on the device: the full data of snapshot methods,
+    /// and the epochs of the end-to-end loop.
+    pub train: DeviceImages,
     /// CIFAR's crop + flip augmentation, as `ember train` uses on natural images.
     pub batcher: ImageBatcher,
     loss_fn: CrossEntropyLoss,
@@ -96,6 +96,7 @@ impl Workload {
             Normalization::fit(&split.train),
             Some(Augmentation::cifar()),
         );
+        let train = batcher.upload(&split.train, &device);
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         Ok(Self {
             kind,
@@ -103,7 +104,7 @@ impl Workload {
             device,
             model,
             batch_size,
-            train: split.train,
+            train,
             batcher,
             loss_fn,
         })
@@ -112,15 +113,9 @@ impl Workload {
     /// The training objective over this workload's data, with full-data batch 0 as the current
     /// mini-batch; it counts the passes run through it.
     pub fn objective(&self) -> BatchObjective<'_> {
-        let mut objective = BatchObjective::new(
-            &self.loss_fn,
-            &self.train,
-            &self.batcher,
-            self.batch_size,
-            &self.device,
-        );
-        let indices: Vec<usize> = (0..self.batch_size).collect();
-        objective.set_current(self.batcher.eval_batch(&self.train, &indices, &self.device));
+        let mut objective =
+            BatchObjective::new(&self.loss_fn, &self.train, &self.batcher, self.batch_size);
+        objective.set_current(self.batcher.eval_batch(&self.train, 0, self.batch_size));
         objective
     }
 
