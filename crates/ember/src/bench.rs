@@ -19,6 +19,35 @@ pub enum BenchCommand {
     Optimizers(OptimizerArgs),
     /// Both of the above on each device, written as JSON and Markdown (e.g. experiments/bench.md).
     Report(ReportArgs),
+    /// SmallCnn's training step layer by layer (forward and backward of each part, the whole
+    /// step's phases), beside PyTorch's profile of the same model when given one
+    /// (experiments/cpu-profile/run_torch.sh writes it).
+    Profile(ProfileArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// Device to profile on.
+    #[arg(long, default_value = "flex")]
+    pub device: String,
+    /// Images per batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Timed repetitions of every part (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    pub reps: usize,
+    /// Untimed repetitions before them.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: usize,
+    /// PyTorch's profile of the same model (JSON from torch_profile.py), shown beside Ember's.
+    #[arg(long)]
+    pub torch: Option<PathBuf>,
+    /// Write Ember's profile as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the Markdown table here.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
 }
 
 /// What every benchmark measures on and how often, and where the report goes.
@@ -78,6 +107,7 @@ pub struct ReportArgs {
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     let (devices, settings, sections) = match &command {
+        BenchCommand::Profile(args) => return profile(args),
         BenchCommand::Devices(a) => (
             a.devices.clone(),
             &a.settings,
@@ -124,6 +154,30 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
     if let Some(path) = &settings.markdown {
         write(path, (markdown + "\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
+    // Read PyTorch's side first: a bad file is reported before minutes of timing, not after.
+    let torch = args
+        .torch
+        .as_deref()
+        .map(bench::profile::read_profile)
+        .transpose()?;
+    let ember = bench::profile::profile(&bench::profile::ProfileSettings {
+        device: args.device.parse()?,
+        batch_size: args.batch_size,
+        reps: args.reps,
+        warmup: args.warmup,
+    })?;
+    let markdown = bench::profile::render_profile(&ember, torch.as_ref());
+    println!("{markdown}");
+    if let Some(path) = &args.json {
+        write(path, &serde_json::to_vec_pretty(&ember)?)?;
+    }
+    if let Some(path) = &args.markdown {
+        write(path, markdown.as_bytes())?;
     }
     Ok(())
 }

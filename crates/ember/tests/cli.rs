@@ -561,6 +561,67 @@ fn bench_report_writes_json_and_markdown_for_every_optimizer() {
 }
 
 #[test]
+fn bench_profile_times_every_layer_and_reads_torch_beside_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, markdown) = (dir.path().join("ember.json"), dir.path().join("profile.md"));
+    let profile = |torch: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_ember"))
+            .args(["bench", "profile", "--batch-size", "2", "--reps", "2"])
+            .args(["--warmup", "0", "--torch"])
+            .arg(torch)
+            .arg("--json")
+            .arg(&json)
+            .arg("--markdown")
+            .arg(&markdown)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("ember runs")
+    };
+    // A torch profile that is not one is refused, naming the file, before any timing.
+    let bad = dir.path().join("torch.json");
+    std::fs::write(&bad, "{\"framework\": \"torch\"").unwrap();
+    let out = profile(&bad);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("torch.json"), "{}", stderr(&out));
+    assert!(!json.exists());
+
+    // A hand-written PyTorch profile (tests/data/profile.json) is read and shown beside it.
+    std::fs::copy(
+        env!("CARGO_MANIFEST_DIR").to_string() + "/tests/data/profile.json",
+        &bad,
+    )
+    .unwrap();
+    let out = profile(&bad);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ember: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let parts = ember["parts"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["layer"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 24, "{names:?}");
+    assert_eq!((names[0], names[23]), ("conv1", "loss"));
+    assert_eq!(parts[0]["input"], serde_json::json!([2, 3, 32, 32]));
+    assert_eq!(parts[22]["output"], serde_json::json!([2, 10]));
+    for part in parts {
+        let (f, b) = (part["forward_ms"].as_f64(), part["backward_ms"].as_f64());
+        assert!(
+            f.is_some_and(|t| t > 0.0) && b.is_some_and(|t| t > 0.0),
+            "{part}"
+        );
+    }
+    assert!(ember["step"]["images_per_s"].as_f64().unwrap() > 0.0);
+    let md = std::fs::read_to_string(&markdown).unwrap();
+    assert!(md.contains("| conv | "), "{md}");
+    let conv1 = md.lines().find(|l| l.starts_with("| conv1 |")).unwrap();
+    assert!(
+        conv1.contains("| 1.00 ms | 2.00 ms |"),
+        "torch's figures beside Ember's: {conv1}"
+    );
+    assert!(
+        md.contains("| `aten::convolution_backward` | 1.00 s | 30 |"),
+        "{md}"
+    );
+}
+
+#[test]
 fn study_signgd_writes_traces_plots_and_results_and_refuses_a_bad_snr() {
     let dir = tempfile::tempdir().unwrap();
     let (out_dir, traces) = (dir.path().join("out"), dir.path().join("traces"));

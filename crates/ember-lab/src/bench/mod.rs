@@ -6,6 +6,7 @@
 //! [`report`] collects the numbers and renders them as Markdown.
 
 mod measure;
+pub mod profile;
 pub mod report;
 mod workload;
 

@@ -163,14 +163,14 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 }
 
 /// One Markdown table row.
-fn row(cells: &[String]) -> String {
+pub(super) fn row<S: AsRef<str>>(cells: &[S]) -> String {
+    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
     format!("| {} |\n", cells.join(" | "))
 }
 
 /// The header row and the alignment row of a table.
-fn header(cells: &[String]) -> String {
-    let rule = vec!["---".to_string(); cells.len()];
-    row(cells) + &row(&rule)
+pub(super) fn header<S: AsRef<str>>(cells: &[S]) -> String {
+    row(cells) + &row(&vec!["---"; cells.len()])
 }
 
 impl BenchReport {

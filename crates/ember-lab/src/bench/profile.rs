@@ -1,0 +1,508 @@
+//! `ember bench profile`: where SmallCnn's training step goes, layer by layer, read next to the
+//! same profile of PyTorch (`experiments/cpu-profile/torch_profile.py`).
+//!
+//! The protocol is the Python script's, literally, so the two tables line up row by row: every
+//! layer is timed on its own on a random input of its shape (requiring a gradient, except the
+//! first conv's, the network input) with a fixed random upstream gradient `g`; one rep times the
+//! forward `y = layer(x)` and, separately, the backward of `(y · g).sum()` (of the loss itself for
+//! the loss). The whole step (forward and loss, backward, Adam update) is timed on one fixed batch,
+//! its phases separately. Medians over the reps after the warm-up reps. The device is synchronised
+//! before every clock reading.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use ember_data::{epoch_order, Augmentation, GeneratedConfig, ImageBatcher, Normalization};
+use ember_models::{ImageClassifier, SmallCnnConfig};
+use ember_train::DeviceChoice;
+use serde::{Deserialize, Serialize};
+
+use super::report::{format_time, header, row};
+use crate::stats::MedianRange;
+
+const CLASSES: usize = 10;
+const CHANNELS: usize = 3;
+const SIDE: usize = 32;
+/// SmallCnn's default stage widths.
+const WIDTHS: [usize; 3] = [32, 64, 128];
+
+/// How often to time each part, and on what.
+#[derive(Clone, Debug)]
+pub struct ProfileSettings {
+    pub device: DeviceChoice,
+    pub batch_size: usize,
+    pub reps: usize,
+    pub warmup: usize,
+}
+
+/// One layer's median forward and backward time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartTiming {
+    pub layer: String,
+    pub kind: String,
+    pub input: Vec<usize>,
+    pub output: Vec<usize>,
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+}
+
+/// The whole step's phases, medians over the same reps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepTiming {
+    pub forward_ms: f64,
+    pub backward_ms: f64,
+    pub update_ms: f64,
+    pub whole_ms: f64,
+    pub images_per_s: f64,
+}
+
+/// A profile as both sides write it (the Python script's JSON has the same fields, and more).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub framework: String,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub reps: usize,
+    pub warmup: usize,
+    pub parts: Vec<PartTiming>,
+    pub step: StepTiming,
+    /// Ember only: building one augmented training batch on the device from its `u8` images.
+    #[serde(default)]
+    pub batch_assembly_ms: Option<f64>,
+    /// PyTorch only: its profiler's busiest ops over a few whole steps.
+    #[serde(default)]
+    pub profiler_top_ops: Vec<TopOp>,
+}
+
+/// One op of PyTorch's profiler table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TopOp {
+    pub name: String,
+    pub self_cpu_ms: f64,
+    pub calls: u64,
+}
+
+/// A layer of SmallCnn (or its loss), timed on its own.
+enum Layer {
+    Conv(Conv2d),
+    Norm(BatchNorm),
+    Relu(Relu),
+    Pool(MaxPool2d),
+    GlobalPool(AdaptiveAvgPool2d),
+    Head(Linear),
+    Loss(Box<(CrossEntropyLoss, Tensor<1, Int>)>),
+}
+
+/// What flows between layers.
+#[derive(Clone)]
+enum Activation {
+    Image(Tensor<4>),
+    Flat(Tensor<2>),
+    Scalar(Tensor<1>),
+}
+
+impl Activation {
+    fn dims(&self) -> Vec<usize> {
+        match self {
+            Self::Image(t) => t.dims().to_vec(),
+            Self::Flat(t) => t.dims().to_vec(),
+            Self::Scalar(_) => Vec::new(),
+        }
+    }
+
+    fn random(dims: &[usize], device: &Device, require_grad: bool) -> Self {
+        let normal = Distribution::Normal(0.0, 1.0);
+        let t = match *dims {
+            [a, b, c, d] => Self::Image(Tensor::random([a, b, c, d], normal, device)),
+            [a, b] => Self::Flat(Tensor::random([a, b], normal, device)),
+            _ => Self::Scalar(Tensor::random([1], normal, device)),
+        };
+        if require_grad {
+            t.require_grad()
+        } else {
+            t
+        }
+    }
+
+    fn require_grad(self) -> Self {
+        match self {
+            Self::Image(t) => Self::Image(t.require_grad()),
+            Self::Flat(t) => Self::Flat(t.require_grad()),
+            Self::Scalar(t) => Self::Scalar(t.require_grad()),
+        }
+    }
+
+    /// `(self · g).sum()`, or `self` for the loss (a scalar, no upstream gradient).
+    fn weighted_sum(self, g: &Option<Activation>) -> Tensor<1> {
+        match (self, g) {
+            (Self::Image(y), Some(Self::Image(g))) => y.mul(g.clone()).sum(),
+            (Self::Flat(y), Some(Self::Flat(g))) => y.mul(g.clone()).sum(),
+            (Self::Scalar(y), _) => y,
+            _ => unreachable!("an upstream gradient has its output's rank"),
+        }
+    }
+}
+
+impl Layer {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Conv(_) => "conv",
+            Self::Norm(_) => "batchnorm",
+            Self::Relu(_) => "relu",
+            Self::Pool(_) => "maxpool",
+            Self::GlobalPool(_) => "gap",
+            Self::Head(_) => "linear",
+            Self::Loss(_) => "loss",
+        }
+    }
+
+    fn forward(&self, x: Activation) -> Activation {
+        match (self, x) {
+            (Self::Conv(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Norm(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Relu(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Pool(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::GlobalPool(l), Activation::Image(x)) => {
+                Activation::Flat(l.forward(x).flatten::<2>(1, 3))
+            }
+            (Self::Head(l), Activation::Flat(x)) => Activation::Flat(l.forward(x)),
+            (Self::Loss(loss), Activation::Flat(x)) => {
+                let (l, targets) = loss.as_ref();
+                Activation::Scalar(l.forward(x, targets.clone()))
+            }
+            _ => unreachable!("SmallCnn's layers are chained in order"),
+        }
+    }
+}
+
+/// SmallCnn's layers in forward order, named as in the Python profile, the loss last.
+fn small_cnn_layers(batch_size: usize, device: &Device) -> Vec<(String, Layer)> {
+    let mut layers = Vec::new();
+    let (mut channels, mut index) = (CHANNELS, 0);
+    for (stage, &width) in WIDTHS.iter().enumerate() {
+        for _ in 0..2 {
+            index += 1;
+            let conv = Conv2dConfig::new([channels, width], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .with_bias(false)
+                .init(device);
+            layers.push((format!("conv{index}"), Layer::Conv(conv)));
+            let norm = BatchNormConfig::new(width).init(device);
+            layers.push((format!("bn{index}"), Layer::Norm(norm)));
+            layers.push((format!("relu{index}"), Layer::Relu(Relu::new())));
+            channels = width;
+        }
+        let pool = MaxPool2dConfig::new([2, 2]).init();
+        layers.push((format!("pool{}", stage + 1), Layer::Pool(pool)));
+    }
+    let gap = AdaptiveAvgPool2dConfig::new([1, 1]).init();
+    layers.push(("gap".into(), Layer::GlobalPool(gap)));
+    let head = LinearConfig::new(channels, CLASSES).init(device);
+    layers.push(("head".into(), Layer::Head(head)));
+    let targets = Tensor::<1, Int>::random(
+        [batch_size],
+        Distribution::Uniform(0.0, CLASSES as f64),
+        device,
+    );
+    let loss = CrossEntropyLossConfig::new().init(device);
+    layers.push(("loss".into(), Layer::Loss(Box::new((loss, targets)))));
+    layers
+}
+
+/// Seconds since `start`, after the device has finished its queued work.
+fn elapsed(start: Instant, device: &Device) -> anyhow::Result<f64> {
+    device.sync().context("device sync")?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+fn median_ms(times: Vec<f64>) -> f64 {
+    MedianRange::of(times).map_or(f64::NAN, |m| m.median * 1e3)
+}
+
+/// Profiles SmallCnn's training step on `s.device`, part by part.
+pub fn profile(s: &ProfileSettings) -> anyhow::Result<Profile> {
+    anyhow::ensure!(
+        s.batch_size > 0 && s.reps > 0,
+        "--batch-size and --reps must be at least 1, got {} and {}",
+        s.batch_size,
+        s.reps
+    );
+    let device = s.device.device()?;
+    device.seed(0);
+    let reps = s.warmup + s.reps;
+
+    // Each layer on its own.
+    let mut parts = Vec::new();
+    let mut x = Activation::random(&[s.batch_size, CHANNELS, SIDE, SIDE], &device, false);
+    for (index, (name, layer)) in small_cnn_layers(s.batch_size, &device)
+        .into_iter()
+        .enumerate()
+    {
+        let input = Activation::random(&x.dims(), &device, index > 0);
+        let output_dims = layer.forward(input.clone()).dims();
+        let g = (!output_dims.is_empty()).then(|| Activation::random(&output_dims, &device, false));
+        let (mut forward, mut backward) = (Vec::new(), Vec::new());
+        for rep in 0..reps {
+            let start = Instant::now();
+            let y = layer.forward(input.clone());
+            let f = elapsed(start, &device)?;
+            let start = Instant::now();
+            let _grads = y.weighted_sum(&g).backward();
+            let b = elapsed(start, &device)?;
+            if rep >= s.warmup {
+                forward.push(f);
+                backward.push(b);
+            }
+        }
+        tracing::info!("profiled {name}");
+        parts.push(PartTiming {
+            kind: layer.kind().into(),
+            layer: name,
+            input: input.dims(),
+            output: output_dims.clone(),
+            forward_ms: median_ms(forward),
+            backward_ms: median_ms(backward),
+        });
+        x = Activation::random(&output_dims, &device, false);
+    }
+
+    // The whole step, with burn's Adam.
+    let mut model = SmallCnnConfig::new(CHANNELS, CLASSES).init(&device)?;
+    let mut adam = AdamConfig::new().init();
+    let images = Tensor::<4>::random(
+        [s.batch_size, CHANNELS, SIDE, SIDE],
+        Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let targets = Tensor::<1, Int>::random(
+        [s.batch_size],
+        Distribution::Uniform(0.0, CLASSES as f64),
+        &device,
+    );
+    let loss_fn = CrossEntropyLossConfig::new().init(&device);
+    let mut phases = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    for rep in 0..reps {
+        let t0 = Instant::now();
+        let loss = loss_fn.forward(model.forward(images.clone()), targets.clone());
+        let forward = elapsed(t0, &device)?;
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let backward = elapsed(t1, &device)?;
+        let t2 = Instant::now();
+        model = adam.step(1e-3, model, grads);
+        let update = elapsed(t2, &device)?;
+        if rep >= s.warmup {
+            let whole = t0.elapsed().as_secs_f64();
+            for (times, t) in phases.iter_mut().zip([forward, backward, update, whole]) {
+                times.push(t);
+            }
+        }
+    }
+    let [forward, backward, update, whole] = phases.map(median_ms);
+
+    Ok(Profile {
+        framework: format!("burn 0.22.1 ({})", s.device),
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        batch_size: s.batch_size,
+        reps: s.reps,
+        warmup: s.warmup,
+        parts,
+        step: StepTiming {
+            forward_ms: forward,
+            backward_ms: backward,
+            update_ms: update,
+            whole_ms: whole,
+            images_per_s: s.batch_size as f64 / (whole / 1e3),
+        },
+        batch_assembly_ms: Some(batch_assembly_ms(s, &device)?),
+        profiler_top_ops: Vec::new(),
+    })
+}
+
+/// Median time to build one augmented CIFAR-shaped training batch from `u8` images on the device.
+fn batch_assembly_ms(s: &ProfileSettings, device: &Device) -> anyhow::Result<f64> {
+    let set = GeneratedConfig {
+        train_size: 4 * s.batch_size,
+        test_size: 1,
+        image_size: SIDE,
+        channels: CHANNELS,
+        num_classes: CLASSES,
+        ..GeneratedConfig::default()
+    }
+    .generate()?
+    .train;
+    let batcher = ImageBatcher::new(Normalization::fit(&set), Some(Augmentation::cifar()));
+    let images = batcher.upload(&set, device);
+    let batches = batcher.epoch(&images, &epoch_order(set.len(), 0, 0), 0, 0);
+    let mut times = Vec::new();
+    for rep in 0..s.warmup + s.reps {
+        let start = Instant::now();
+        let batch = batches.batch((rep % 4) * s.batch_size, s.batch_size);
+        let t = elapsed(start, device)?;
+        drop(batch);
+        if rep >= s.warmup {
+            times.push(t);
+        }
+    }
+    Ok(median_ms(times))
+}
+
+/// Reads a profile written by this module or by the Python script.
+pub fn read_profile(path: &Path) -> anyhow::Result<Profile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a profile", path.display()))
+}
+
+/// The profile as Markdown: per layer, per kind and for the whole step, with PyTorch's figures and
+/// the ratio beside Ember's when `torch` is given.
+pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
+    let ms = |v: f64| format_time(v / 1e3);
+    let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
+    let mut out = format!(
+        "SmallCnn, batch {}, {} threads; medians of {} reps after {} warm-up reps.\n\n",
+        ember.batch_size, ember.threads, ember.reps, ember.warmup
+    );
+    let mut cells = vec!["part", "kind", "input", "Ember fwd", "Ember bwd"];
+    if torch.is_some() {
+        cells.extend(["torch fwd", "torch bwd", "Ember ÷ torch (fwd + bwd)"]);
+    }
+    out.push_str(&header(&cells));
+    for part in &ember.parts {
+        let shape = part
+            .input
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("×");
+        let mut cells = vec![
+            part.layer.clone(),
+            part.kind.clone(),
+            shape,
+            ms(part.forward_ms),
+            ms(part.backward_ms),
+        ];
+        if let Some(t) = torch.and_then(|t| t.parts.iter().find(|p| p.layer == part.layer)) {
+            cells.extend([
+                ms(t.forward_ms),
+                ms(t.backward_ms),
+                ratio(
+                    part.forward_ms + part.backward_ms,
+                    t.forward_ms + t.backward_ms,
+                ),
+            ]);
+        }
+        out.push_str(&row(&cells));
+    }
+
+    out.push_str("\nBy kind (sums over the layers of each kind):\n\n");
+    let mut cells = vec!["kind", "Ember fwd + bwd", "share of Ember's parts"];
+    if torch.is_some() {
+        cells.extend(["torch fwd + bwd", "Ember ÷ torch"]);
+    }
+    out.push_str(&header(&cells));
+    let total = |p: &Profile| {
+        p.parts
+            .iter()
+            .map(|x| x.forward_ms + x.backward_ms)
+            .sum::<f64>()
+    };
+    let of_kind = |p: &Profile, kind: &str| {
+        p.parts
+            .iter()
+            .filter(|x| x.kind == kind)
+            .map(|x| x.forward_ms + x.backward_ms)
+            .sum::<f64>()
+    };
+    let mut kinds: Vec<&str> = Vec::new();
+    for part in &ember.parts {
+        if !kinds.contains(&part.kind.as_str()) {
+            kinds.push(&part.kind);
+        }
+    }
+    for kind in kinds.iter().copied().chain(["all parts"]) {
+        let mine = if kind == "all parts" {
+            total(ember)
+        } else {
+            of_kind(ember, kind)
+        };
+        let mut cells = vec![
+            kind.to_string(),
+            ms(mine),
+            format!("{:.0}%", 100.0 * mine / total(ember)),
+        ];
+        if let Some(t) = torch {
+            let theirs = if kind == "all parts" {
+                total(t)
+            } else {
+                of_kind(t, kind)
+            };
+            cells.extend([ms(theirs), ratio(mine, theirs)]);
+        }
+        out.push_str(&row(&cells));
+    }
+
+    out.push_str("\nThe whole step (one fixed batch, Adam):\n\n");
+    let mut cells = vec!["phase", "Ember"];
+    if torch.is_some() {
+        cells.extend(["torch", "Ember ÷ torch"]);
+    }
+    out.push_str(&header(&cells));
+    let phases = |p: &Profile| {
+        [
+            ("forward + loss", p.step.forward_ms),
+            ("backward", p.step.backward_ms),
+            ("update", p.step.update_ms),
+            ("whole step", p.step.whole_ms),
+        ]
+    };
+    for (i, (name, mine)) in phases(ember).into_iter().enumerate() {
+        let mut cells = vec![name.to_string(), ms(mine)];
+        if let Some(t) = torch {
+            let theirs = phases(t)[i].1;
+            cells.extend([ms(theirs), ratio(mine, theirs)]);
+        }
+        out.push_str(&row(&cells));
+    }
+    let mut cells = vec![
+        "images/s".to_string(),
+        format!("{:.1}", ember.step.images_per_s),
+    ];
+    if let Some(t) = torch {
+        cells.extend([
+            format!("{:.1}", t.step.images_per_s),
+            format!(
+                "{:.2} (Ember's share of torch's)",
+                ember.step.images_per_s / t.step.images_per_s
+            ),
+        ]);
+    }
+    out.push_str(&row(&cells));
+    if let Some(ms_) = ember.batch_assembly_ms {
+        out.push_str(&format!(
+            "\nBuilding one augmented batch on the device (gather, crop, flip, normalise from `u8`): \
+             {} (not part of the whole step above).\n",
+            ms(ms_)
+        ));
+    }
+    if let Some(t) = torch.filter(|t| !t.profiler_top_ops.is_empty()) {
+        out.push_str("\nPyTorch's profiler, busiest ops by self CPU time (totals over its profiled steps):\n\n");
+        out.push_str(&header(&["op", "self CPU", "calls"]));
+        for op in &t.profiler_top_ops {
+            out.push_str(&row(&[
+                format!("`{}`", op.name),
+                ms(op.self_cpu_ms),
+                op.calls.to_string(),
+            ]));
+        }
+    }
+    out
+}
