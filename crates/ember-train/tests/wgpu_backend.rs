@@ -7,10 +7,13 @@
 mod common;
 
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
+use burn::nn::{Linear, LinearConfig};
 use burn::optim::AdamConfig;
-use burn::tensor::Device;
+use burn::optim::{GradientsParams, SgdConfig};
+use burn::prelude::*;
 use ember_data::{epoch_order, Augmentation, ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::SmallCnnConfig;
+use ember_optim::{Batch, ClosureOptimizer, Objective, ZoSgdConfig};
 use ember_train::{
     read_metrics, train, DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings,
 };
@@ -172,5 +175,78 @@ fn device_batches_on_wgpu_equal_those_on_flex() {
                 "pixel {i}: flex {a}, wgpu {b}"
             );
         }
+    }
+}
+
+/// Least squares of a `Linear` on fixed data: the objective of the ZO-SGD comparison below.
+struct LeastSquares {
+    x: Tensor<2>,
+    y: Tensor<2>,
+}
+
+impl Objective<Linear> for LeastSquares {
+    fn gradient(&mut self, model: &Linear, batch: Batch) -> (Tensor<1>, GradientsParams) {
+        let loss = self.loss(model, batch);
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        (loss.detach(), grads)
+    }
+
+    fn loss(&mut self, model: &Linear, _batch: Batch) -> Tensor<1> {
+        (model.forward(self.x.clone()) - self.y.clone())
+            .square()
+            .mean()
+    }
+
+    fn full_batches(&self) -> usize {
+        0
+    }
+}
+
+/// ZO-SGD's random directions are drawn on the device (a counter-based generator of integer
+/// tensor ops): the same seed and step give the same step on wgpu as on flex.
+#[test]
+fn zo_sgd_draws_the_same_directions_on_wgpu_as_on_flex() {
+    if !common::wgpu_tests_can_run("zo_sgd_draws_the_same_directions_on_wgpu_as_on_flex") {
+        return;
+    }
+    let flex = DeviceChoice::Flex.device().unwrap();
+    let model = LinearConfig::new(6, 2).init(&flex);
+    let x: Vec<f32> = (0..48)
+        .map(|i| ((i * 7) % 11) as f32 / 11.0 - 0.5)
+        .collect();
+    let y: Vec<f32> = (0..16).map(|i| (i % 3) as f32 - 1.0).collect();
+    let step_on = |device: &Device| -> Vec<f32> {
+        let mut objective = LeastSquares {
+            x: Tensor::from_data(TensorData::new(x.clone(), [8, 6]), device),
+            y: Tensor::from_data(TensorData::new(y.clone(), [8, 2]), device),
+        };
+        // A wide μ: the finite differences of f32 losses then amplify rounding little.
+        let mut zo = ZoSgdConfig::new()
+            .with_mu(0.05)
+            .with_directions(3)
+            .with_seed(11)
+            .init(SgdConfig::new().init());
+        // `fork`, not `to_device`: the copy's parameters still require gradients.
+        let mut model = model.clone().fork(device);
+        for _ in 0..2 {
+            model = zo.step(0.5.into(), model, &mut objective).model;
+        }
+        let weight = model.weight.val().into_data().convert::<f32>();
+        weight.try_to_vec::<f32>().unwrap()
+    };
+    let before: Vec<f32> = model.weight.val().into_data().try_to_vec::<f32>().unwrap();
+    let on_flex = step_on(&flex);
+    let wgpu = DeviceChoice::WgpuCpu.device().unwrap();
+    // With 64-bit integers the generator runs on the adapter itself (else on the host).
+    assert!(wgpu.supports_dtype(burn::tensor::DType::I64));
+    let on_wgpu = step_on(&wgpu);
+    let moved: f32 = on_flex
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(moved > 1e-3, "the steps moved the weights: {moved}");
+    for (i, (a, b)) in on_flex.iter().zip(&on_wgpu).enumerate() {
+        assert!((a - b).abs() < 1e-4, "weight {i}: flex {a}, wgpu {b}");
     }
 }

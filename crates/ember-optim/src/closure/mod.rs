@@ -14,6 +14,7 @@
 //! `TrainStep` (`&self`, one batch, no epoch hook) cannot give them: train them with a loop that
 //! drives a [`ClosureOptimizer`], such as ember-train's.
 
+mod counter_normal;
 mod direction;
 mod gam;
 mod param_vec;

@@ -6,10 +6,9 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
-use rand::RngExt;
-use rand_distr::StandardNormal;
-use rand_pcg::Pcg64;
+use burn::tensor::{Device, Tensor};
+
+use super::counter_normal::{normals, DirectionKey};
 
 /// `ξ`, added to norms in denominators so that a zero vector gives a zero step, not a NaN.
 pub(crate) const NORM_EPS: f64 = 1e-12;
@@ -64,32 +63,32 @@ impl ParamVec {
     }
 
     /// A direction drawn uniformly from the unit sphere of the space `template` lives in: i.i.d.
-    /// standard normals (`rand_distr`'s `StandardNormal`), normalised jointly over all parameters.
-    /// Generated on the host from `stream` alone, so the same stream (same seed and stream
-    /// parameter) regenerates the same direction instead of storing it.
-    pub fn random_unit(template: &Self, mut stream: Pcg64) -> Self {
-        let mut blocks: Vec<Vec<f64>> = Vec::with_capacity(template.entries.len());
-        let mut sum_sq = 0.0;
-        for (_, t) in &template.entries {
-            let n = t.shape().num_elements();
-            let block: Vec<f64> = (0..n)
-                .map(|_| stream.sample::<f64, _>(StandardNormal))
-                .collect();
-            sum_sq += block.iter().map(|v| v * v).sum::<f64>();
-            blocks.push(block);
-        }
-        let scale = 1.0 / sum_sq.sqrt().max(NORM_EPS);
+    /// standard normals, normalised jointly over all parameters. The normals of parameter `p` are
+    /// the counter-based stream keyed by `key` and `p` ([`counter_normal`](super::counter_normal)),
+    /// generated on the parameter's device: the same key regenerates the same direction instead of
+    /// storing it, and nothing is copied from the host.
+    pub(crate) fn random_unit(template: &Self, key: DirectionKey) -> Self {
+        let blocks: Vec<Tensor<1>> = template
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(p, (_, t))| normals(key.words(p), t.shape().num_elements(), &t.device()))
+            .collect();
+        let Some(sum_sq) = blocks
+            .iter()
+            .map(|b| b.clone().square().sum())
+            .reduce(|a, b| a + b)
+        else {
+            return Self {
+                entries: Vec::new(),
+            };
+        };
+        let scale = sum_sq.sqrt().clamp_min(NORM_EPS).recip();
         let entries = template
             .entries
             .iter()
             .zip(blocks)
-            .map(|((id, t), block)| {
-                let values: Vec<f32> = block.iter().map(|v| (v * scale) as f32).collect();
-                let n = values.len();
-                let device: Device = t.device();
-                let u = Tensor::<1>::from_data(TensorData::new(values, [n]), &device);
-                (*id, u.cast(t.dtype()))
-            })
+            .map(|((id, t), block)| (*id, block.mul(scale.clone()).cast(t.dtype())))
             .collect();
         Self { entries }
     }

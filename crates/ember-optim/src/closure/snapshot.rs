@@ -7,8 +7,9 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
 
+use super::counter_normal::DirectionKey;
 use super::param_vec::ParamVec;
-use super::zeroth_order::{direction_stream, ZoPoints};
+use super::zeroth_order::ZoPoints;
 use super::{isolated_copy, Batch, ClosureOptimizer, ClosureStep, Objective};
 use crate::assemble::or_fail;
 use crate::field_check::FieldCheck;
@@ -171,7 +172,11 @@ impl<M: Module + 'static> ClosureOptimizer<M> for Vamo<M> {
         self.covariance = None;
         let (mu, q, seed) = (self.config.mu, self.config.directions, self.config.seed);
         let points = ZoPoints::new(model, isolated_copy(model, false), mu, q, |j| {
-            direction_stream(seed, epoch as u64, j as u64)
+            DirectionKey {
+                seed,
+                step: epoch as u64,
+                j: j as u64,
+            }
         });
         let d = points.directions.first().map_or(1, ParamVec::num_elements);
         self.alpha.get_or_insert(1.0 / d.max(1) as f64);

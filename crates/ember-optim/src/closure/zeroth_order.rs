@@ -5,9 +5,8 @@ use burn::lr_scheduler::module_lr_scheduler::ModuleLearningRate;
 use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Tensor;
-use rand::SeedableRng;
-use rand_pcg::Pcg64;
 
+use super::counter_normal::DirectionKey;
 use super::param_vec::{detached_view, ParamVec};
 use super::{Batch, ClosureOptimizer, ClosureStep, Objective};
 use crate::assemble::or_fail;
@@ -36,18 +35,18 @@ pub(crate) struct ZoPoints<M> {
 
 impl<M: Module> ZoPoints<M> {
     /// Evaluation points around `center` (a no-grad copy of `model`) along `q` directions, the
-    /// `j`-th drawn from the generator `stream_of(j)`.
+    /// `j`-th drawn from the stream `key_of(j)`.
     pub fn new(
         model: &M,
         center: M,
         mu: f64,
         q: usize,
-        stream_of: impl Fn(usize) -> Pcg64,
+        key_of: impl Fn(usize) -> DirectionKey,
     ) -> Self {
         let template = ParamVec::from_params(model);
         let d = template.num_elements();
         let directions: Vec<ParamVec> = (0..q)
-            .map(|j| ParamVec::random_unit(&template, stream_of(j)))
+            .map(|j| ParamVec::random_unit(&template, key_of(j)))
             .collect();
         let shifted = directions
             .iter()
@@ -80,19 +79,6 @@ impl<M: Module> ZoPoints<M> {
     pub fn estimate(&self, coefficients: &[Tensor<1>]) -> ParamVec {
         ParamVec::weighted_sum(&self.directions, coefficients).expect("at least one direction")
     }
-}
-
-/// The generator of direction `j` of step (ZO-SGD) or epoch (VAMO) `step` in a run seeded with
-/// `seed`: rand's `seed_from_u64` spreads `seed` over a PCG state, and PCG's stream parameter
-/// selects `(step, j)`, one stream (LCG increment) per pair. Different triples thus draw from
-/// different streams, and equal triples draw identical directions: a resumed run regenerates them
-/// from the step counter alone.
-pub(crate) fn direction_stream(seed: u64, step: u64, j: u64) -> Pcg64 {
-    // `Pcg64::new` drops the stream's top bit, here the top bit of `j`, a direction index that
-    // never comes near 2⁶³.
-    debug_assert!(j < 1 << 63, "direction index {j}");
-    let state = Pcg64::seed_from_u64(seed).state();
-    Pcg64::new(state, (u128::from(j) << 64) | u128::from(step))
 }
 
 /// Configuration of [`ZoSgd`].
@@ -164,8 +150,10 @@ impl<M: Module + 'static> ClosureOptimizer<M> for ZoSgd {
             self.config.seed,
             self.steps,
         );
-        let points = ZoPoints::new(&model, detached_view(&model), mu, q, |j| {
-            direction_stream(seed, step, j as u64)
+        let points = ZoPoints::new(&model, detached_view(&model), mu, q, |j| DirectionKey {
+            seed,
+            step,
+            j: j as u64,
         });
         let (coefficients, loss) = points.coefficients(objective, Batch::Current);
         let grads = points.estimate(&coefficients).to_grads(&model);
