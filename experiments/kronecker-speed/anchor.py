@@ -4,11 +4,13 @@ authors' SIRFShampoo (IF-Shampoo) at T = 1 and T = 2 on the same SmallCnn, on th
 Same protocol as `ember bench optimizers --models small-cnn`: one gradient of a batch of 64
 random CIFAR-shaped images is computed once and reused; each timed call is `optimizer.step()` alone;
 all optimizers are timed round-robin (one step of each per round), median over the timed rounds
-after warm-up rounds; 2 threads. Prints a Markdown table (times and ratio to torch's Adam).
+after warm-up rounds; 2 threads. Prints a Markdown table (times and ratio to torch's Adam) and, with
+--json, writes the medians for the bench report to read beside Ember's own figures.
 Run through run_anchor.sh, which installs torch, numpy and sirfshampoo into a virtual environment.
 """
 
 import argparse
+import json
 import statistics
 import time
 
@@ -40,6 +42,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", metavar="PATH", help="also write the medians (ms) here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -77,6 +80,19 @@ def main():
     print("|---|---|---|")
     for name, median in medians.items():
         print(f"| {name} | {median * 1e3:.2f} ms | {median / adam:.2f} |")
+    if args.json:
+        result = {
+            "torch": torch.__version__,
+            "threads": args.threads,
+            "batch_size": args.batch_size,
+            "steps": args.steps,
+            "warmup": args.warmup,
+            "parameters": params,
+            "updates_ms": {name: median * 1e3 for name, median in medians.items()},
+        }
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
 
 
 if __name__ == "__main__":

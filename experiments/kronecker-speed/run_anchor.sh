@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs torch, numpy and the authors' sirfshampoo into a virtual environment (PyPI) and times
-# their updates on SmallCnn next to torch's Adam (see anchor.py). Usage: run_anchor.sh [VENV_DIR]
+# their updates on SmallCnn next to torch's Adam (see anchor.py).
+# Usage: run_anchor.sh [VENV_DIR] [anchor.py args, e.g. --json PATH]  (VENV_DIR "" for the default)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="${1:-${TMPDIR:-/tmp}/ember-anchor-venv}"

@@ -76,6 +76,10 @@ pub struct Settings {
     /// Write the report as Markdown here.
     #[arg(long)]
     pub markdown: Option<PathBuf>,
+    /// PyTorch's updates on SmallCnn measured on this machine, to show beside Ember's (the JSON
+    /// of `experiments/kronecker-speed/anchor.py --json`).
+    #[arg(long)]
+    pub anchor: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -137,7 +141,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         .iter()
         .map(|d| d.parse::<DeviceChoice>())
         .collect::<Result<Vec<_>, _>>()?;
-    let report = bench::measure(
+    // Read the anchor first: a bad file is reported before minutes of timing, not after.
+    let anchor = settings.anchor.as_deref().map(read_anchor).transpose()?;
+    let mut report = bench::measure(
         &devices,
         &bench::Settings {
             models: settings.models.clone(),
@@ -147,6 +153,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         },
         sections,
     )?;
+    report.anchor = anchor;
     let markdown = bench::render_markdown(&report);
     println!("{markdown}");
     if let Some(path) = &settings.json {
@@ -156,6 +163,13 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         write(path, (markdown + "\n").as_bytes())?;
     }
     Ok(())
+}
+
+fn read_anchor(path: &Path) -> anyhow::Result<bench::Anchor> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an anchor.py --json file", path.display()))
 }
 
 fn profile(args: &ProfileArgs) -> anyhow::Result<()> {

@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::bail;
 use ember_train::DeviceChoice;
 
-pub use report::{render_markdown, BenchReport};
+pub use report::{render_markdown, Anchor, BenchReport};
 pub use workload::{BenchModel, FULL_DATA_BATCHES};
 
 use report::{ModelInfo, NotMeasured};
@@ -89,6 +89,7 @@ pub fn measure(
         updates: Vec::new(),
         whole_steps: Vec::new(),
         end_to_end: Vec::new(),
+        anchor: None,
     };
     for &device in devices {
         for &model in &s.models {

@@ -129,6 +129,42 @@ pub struct BenchReport {
     pub updates: Vec<UpdateRow>,
     pub whole_steps: Vec<WholeStepRow>,
     pub end_to_end: Vec<EndToEndRow>,
+    /// PyTorch's updates on SmallCnn on the same machine (experiments/kronecker-speed/anchor.py),
+    /// shown beside Ember's.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+}
+
+/// The update times of torch's Adam and the authors' `sirfshampoo` on SmallCnn, as
+/// `experiments/kronecker-speed/anchor.py --json` writes them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    /// torch's version.
+    pub torch: String,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub steps: usize,
+    pub warmup: usize,
+    pub parameters: usize,
+    /// Median update time per optimizer label (`adam (torch)`, `sirfshampoo (T = 1)`, …), ms.
+    pub updates_ms: std::collections::BTreeMap<String, f64>,
+}
+
+impl Anchor {
+    /// The model the anchor times: Ember's SmallCnn, which it rebuilds layer for layer.
+    pub const MODEL: &'static str = "SmallCnn";
+
+    /// The anchor's counterpart of Ember's optimizer `label`, and its median update (seconds).
+    pub fn counterpart(&self, label: &str) -> Option<(&str, f64)> {
+        let theirs = match label {
+            "adam" => "adam (torch)",
+            "if-shampoo (T = 1)" => "sirfshampoo (T = 1)",
+            "if-shampoo (T = 2)" => "sirfshampoo (T = 2)",
+            _ => return None,
+        };
+        let (name, ms) = self.updates_ms.get_key_value(theirs)?;
+        Some((name.as_str(), ms / 1e3))
+    }
 }
 
 /// A duration in the unit that keeps three significant digits readable.
@@ -226,10 +262,25 @@ impl BenchReport {
              optimizer's serialised state per trainable parameter (4 bytes = one f32 per \
              parameter).\n\n",
         );
+        if let Some(a) = &self.anchor {
+            let _ = write!(
+                out,
+                "PyTorch columns (SmallCnn): torch {}'s Adam and the authors' `sirfshampoo` 0.0.1, \
+                 timed by `experiments/kronecker-speed/anchor.py` on this machine just before this \
+                 report (batch {}, {} threads, median of {} updates after {} warm-up ones); \
+                 × PyTorch divides the first device's update by it. Two processes, so that ratio \
+                 carries the machine's drift between them; the × Adam ratios do not.\n\n",
+                a.torch, a.batch_size, a.threads, a.steps, a.warmup
+            );
+        }
         for model in distinct(self.updates.iter().map(|r| r.model.as_str())) {
             out.push_str(&self.model_heading(model));
+            let anchor = self.anchor.as_ref().filter(|_| model == Anchor::MODEL);
             let mut cells = vec!["optimizer".to_string()];
             cells.extend(self.device_headers(&["update", "× Adam"]));
+            if anchor.is_some() {
+                cells.extend(["PyTorch".to_string(), "× PyTorch".to_string()]);
+            }
             cells.push("state bytes/param".into());
             out.push_str(&header(&cells));
             let rows: Vec<&UpdateRow> = self.updates.iter().filter(|r| r.model == model).collect();
@@ -246,6 +297,16 @@ impl BenchReport {
                         format!("{:.2}", r.relative_to_adam),
                     ]
                 }));
+                if let Some(anchor) = anchor {
+                    let first = of(&self.devices[0]);
+                    cells.extend(match (anchor.counterpart(optimizer), first) {
+                        (Some((name, theirs)), Some(mine)) => [
+                            format!("{} (`{name}`)", format_time(theirs)),
+                            format!("{:.2}", mine.step.median_s / theirs),
+                        ],
+                        _ => ["–".into(), "–".into()],
+                    });
+                }
                 let state = rows.iter().find(|r| r.optimizer == optimizer);
                 cells.push(state.map_or("–".into(), |r| format!("{:.2}", r.state_bytes_per_param)));
                 out.push_str(&row(&cells));
@@ -513,6 +574,7 @@ mod tests {
                 images_per_s: 128.0,
                 relative_to_first_device: 1.0,
             }],
+            anchor: None,
         }
     }
 
@@ -597,6 +659,35 @@ mod tests {
         );
         report.end_to_end.clear();
         assert!(!render_markdown(&report).contains("End-to-end"));
+    }
+
+    #[test]
+    fn anchor_columns_sit_beside_the_first_device_on_smallcnn() {
+        let mut report = small_report();
+        report.anchor = Some(Anchor {
+            torch: "2.15.0".into(),
+            threads: 2,
+            batch_size: 64,
+            steps: 10,
+            warmup: 2,
+            parameters: 288_746,
+            updates_ms: [("adam (torch)".to_string(), 6.0)].into_iter().collect(),
+        });
+        let md = render_markdown(&report);
+        assert!(md.contains("torch 2.15.0's Adam"), "{md}");
+        assert!(md.contains(
+            "| optimizer | flex update | flex × Adam | wgpu (GPU) | PyTorch | × PyTorch | state bytes/param |\n"
+        ), "{md}");
+        // Ember's Adam 3.00 ms against torch's 6.00 ms; IF-Shampoo's counterpart is not measured.
+        assert!(md.contains(
+            "| `adam` | 3.00 ms | 1.00 | not measured: no GPU this session | 6.00 ms (`adam (torch)`) | 0.50 | 8.03 |\n"
+        ), "{md}");
+        assert!(
+            md.contains(
+                "| `if-shampoo` | 25.5 ms | 8.50 | not measured: no GPU this session | – | – |"
+            ),
+            "{md}"
+        );
     }
 
     #[test]
