@@ -42,6 +42,9 @@ pub struct ProfileArgs {
     /// PyTorch's profile of the same model (JSON from torch_profile.py), shown beside Ember's.
     #[arg(long)]
     pub torch: Option<PathBuf>,
+    /// Render this saved Ember profile (a `--json` of an earlier run) instead of measuring.
+    #[arg(long, conflicts_with = "json")]
+    pub from: Option<PathBuf>,
     /// Write Ember's profile as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -179,12 +182,15 @@ fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(bench::profile::read_profile)
         .transpose()?;
-    let ember = bench::profile::profile(&bench::profile::ProfileSettings {
-        device: args.device.parse()?,
-        batch_size: args.batch_size,
-        reps: args.reps,
-        warmup: args.warmup,
-    })?;
+    let ember = match &args.from {
+        Some(path) => bench::profile::read_profile(path)?,
+        None => bench::profile::profile(&bench::profile::ProfileSettings {
+            device: args.device.parse()?,
+            batch_size: args.batch_size,
+            reps: args.reps,
+            warmup: args.warmup,
+        })?,
+    };
     let markdown = bench::profile::render_profile(&ember, torch.as_ref());
     println!("{markdown}");
     if let Some(path) = &args.json {
