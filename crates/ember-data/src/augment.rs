@@ -50,17 +50,6 @@ impl Augmentation {
     }
 }
 
-impl CropFlip {
-    /// No augmentation for a given padding (the centre crop).
-    pub fn identity(padding: usize) -> Self {
-        Self {
-            dy: padding,
-            dx: padding,
-            flip: false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

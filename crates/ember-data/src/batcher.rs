@@ -34,7 +34,6 @@ pub struct EpochBatches<'a> {
     order: Tensor<1, Int>,
     /// Per visited image: row offset, column offset and flip (0/1), `[n, 3]`; with the padding.
     draws: Option<(Tensor<2, Int>, usize)>,
-    len: usize,
 }
 
 impl ImageBatcher {
@@ -82,7 +81,6 @@ impl ImageBatcher {
             images,
             order: Tensor::from_data(TensorData::new(order_values, [order.len()]), &device),
             draws,
-            len: order.len(),
         }
     }
 
@@ -98,16 +96,6 @@ impl ImageBatcher {
 }
 
 impl EpochBatches<'_> {
-    /// Number of images the epoch visits.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the epoch visits no image.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The batch of the `len` images visited from position `start` of the epoch's order on.
     pub fn batch(&self, start: usize, len: usize) -> ImageBatch {
         let indices = self.order.clone().narrow(0, start, len);
