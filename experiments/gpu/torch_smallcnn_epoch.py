@@ -12,35 +12,21 @@ Prints one JSON line (optionally also written to --json).
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from torch_smallcnn import small_cnn  # noqa: E402  (the shared definition, one folder up)
 
 WARMUP_STEPS = 5
 EVAL_BATCH = 1000
 PAD = 4
 RECORD = 1 + 3 * 32 * 32
-
-
-def small_cnn(widths=(32, 64, 128), classes=10):
-    """Ember's SmallCnn: stages of (3x3 conv without bias, BatchNorm, ReLU) x 2 and a 2x2 max pool,
-    then global average pooling and a linear head: 288,746 parameters."""
-    layers, channels = [], 3
-    for width in widths:
-        for _ in range(2):
-            layers += [
-                nn.Conv2d(channels, width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-            ]
-            channels = width
-        layers.append(nn.MaxPool2d(2))
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes)]
-    return nn.Sequential(*layers)
 
 
 def read_batches(paths, device):

@@ -12,28 +12,16 @@ Run through run_anchor.sh, which installs torch, numpy and sirfshampoo into a vi
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from sirfshampoo import SIRFShampoo
 
-
-def small_cnn(widths=(32, 64, 128), convs_per_stage=2, classes=10):
-    """Ember's SmallCnn: stages of (3x3 conv without bias, BatchNorm, ReLU) x 2 and a 2x2 max pool,
-    then global average pooling and a linear head: 288,746 parameters."""
-    layers, channels = [], 3
-    for width in widths:
-        for _ in range(convs_per_stage):
-            layers += [
-                nn.Conv2d(channels, width, 3, padding=1, bias=False),
-                nn.BatchNorm2d(width),
-                nn.ReLU(),
-            ]
-            channels = width
-        layers.append(nn.MaxPool2d(2))
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, classes)]
-    return nn.Sequential(*layers)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from torch_smallcnn import small_cnn  # noqa: E402  (the shared definition, one folder up)
 
 
 def main():
