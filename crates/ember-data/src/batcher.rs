@@ -27,9 +27,11 @@ pub struct ImageBatcher {
 }
 
 /// The training batches of one epoch: its visiting order and crop/flip draws, on the device.
+/// It holds its own handle to the images (tensor handles are shared, not copied), so a task can
+/// keep the epoch's batches beside the images.
 #[derive(Clone, Debug)]
-pub struct EpochBatches<'a> {
-    images: &'a DeviceImages,
+pub struct EpochBatches {
+    images: DeviceImages,
     /// Image indices in visiting order, `[n]`.
     order: Tensor<1, Int>,
     /// Per visited image: row offset, column offset and flip (0/1), `[n, 3]`; with the padding.
@@ -57,13 +59,13 @@ impl ImageBatcher {
 
     /// The training batches of epoch `epoch`, visiting `order` (indices into `images`), augmented
     /// (if configured) with the draws of `(seed, epoch, index)`.
-    pub fn epoch<'a>(
+    pub fn epoch(
         &self,
-        images: &'a DeviceImages,
+        images: &DeviceImages,
         order: &[usize],
         seed: u64,
         epoch: usize,
-    ) -> EpochBatches<'a> {
+    ) -> EpochBatches {
         let device = images.device();
         let draws = self.augmentation.map(|aug| {
             let values: Vec<i64> = order
@@ -78,7 +80,7 @@ impl ImageBatcher {
         });
         let order_values: Vec<i64> = order.iter().map(|&i| i as i64).collect();
         EpochBatches {
-            images,
+            images: images.clone(),
             order: Tensor::from_data(TensorData::new(order_values, [order.len()]), &device),
             draws,
         }
@@ -95,7 +97,7 @@ impl ImageBatcher {
     }
 }
 
-impl EpochBatches<'_> {
+impl EpochBatches {
     /// The batch of the `len` images visited from position `start` of the epoch's order on.
     pub fn batch(&self, start: usize, len: usize) -> ImageBatch {
         let indices = self.order.clone().narrow(0, start, len);

@@ -9,11 +9,11 @@ use ember_optim::{
     FactorStructure, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
     SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
 };
-use ember_train::{NonFinitePolicy, TrainSettings};
+use ember_train::{Budget, EvalSplit, NonFinitePolicy, TrainSettings};
 use serde::Serialize;
 
 use crate::spec::{
-    DataSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec,
+    DataSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec,
     TransformerSpec,
 };
 
@@ -186,8 +186,8 @@ pub struct TrainFlags {
     #[arg(long, default_value_t = 0)]
     pub validation_seed: u64,
     /// Evaluate each epoch on the test set or on the validation split (--validation).
-    #[arg(long, value_enum, default_value_t = EvalSet::Test)]
-    pub evaluate_on: EvalSet,
+    #[arg(long, value_enum, default_value_t = EvaluateOn::Test)]
+    pub evaluate_on: EvaluateOn,
 
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
@@ -330,6 +330,16 @@ pub struct TrainFlags {
     /// When a loss or update is not finite: stop (naming the step and parameter) or skip the step.
     #[arg(long, value_enum, default_value_t = OnNonFinite::Stop)]
     pub on_nonfinite: OnNonFinite,
+}
+
+/// `--evaluate-on`: the split each epoch is evaluated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EvaluateOn {
+    /// The data set's test half.
+    Test,
+    /// The validation split held out of the training half (--validation).
+    Validation,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -551,12 +561,17 @@ impl TrainFlags {
                     size,
                     seed: self.validation_seed,
                 }),
-                evaluate: self.evaluate_on,
+                evaluate: match self.evaluate_on {
+                    EvaluateOn::Test => EvalSplit::Test,
+                    EvaluateOn::Validation => EvalSplit::Validation,
+                },
             },
             optimizer: self.optimizer_spec()?,
             scheduler: self.scheduler_spec(),
             train: TrainSettings {
-                epochs: self.epochs,
+                budget: Budget::Epochs {
+                    epochs: self.epochs,
+                },
                 batch_size: self.batch_size,
                 eval_batch_size: self.eval_batch_size,
                 seed: self.seed,

@@ -7,15 +7,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use burn::nn::loss::CrossEntropyLossConfig;
 #[cfg(doc)]
 use burn::optim::ModuleOptimizer;
-use burn::prelude::*;
-use ember_data::{epoch_order, ImageBatcher, ImageSet};
-use ember_models::ImageClassifier;
 use serde::{Deserialize, Serialize};
 
-use ember_train::{write_atomically, BatchObjective, StepRule};
+use ember_train::{write_atomically, BatchPosition, NonFinitePolicy, StepDriver, StepRule, Task};
 
 use crate::plot::{LegendPosition, LinePlot, PlotError};
 use crate::spec::SpecError;
@@ -35,10 +31,6 @@ pub struct LrFindSettings {
     /// Stop once the smoothed loss exceeds this many times the lowest smoothed loss so far (or the
     /// loss is not finite): past that point the curve says nothing more about usable rates.
     pub divergence_factor: f64,
-    /// Images per optimizer step; use the batch size of the training runs the bounds are for.
-    pub batch_size: usize,
-    /// Seeds the data order and augmentation, as in training.
-    pub seed: u64,
 }
 
 impl Default for LrFindSettings {
@@ -49,15 +41,13 @@ impl Default for LrFindSettings {
             steps: 200,
             smoothing: 0.98,
             divergence_factor: 4.0,
-            batch_size: 64,
-            seed: 0,
         }
     }
 }
 
 impl LrFindSettings {
-    /// Checks the settings for a training set of `train_len` images, naming the bad field.
-    pub fn validate(&self, train_len: usize) -> Result<(), SpecError> {
+    /// Checks the settings, naming the bad field. (The batch size and seed are the task's.)
+    pub fn validate(&self) -> Result<(), SpecError> {
         if !(self.start_lr.is_finite() && self.start_lr > 0.0) {
             return Err(SpecError::new(
                 "start_lr",
@@ -89,15 +79,6 @@ impl LrFindSettings {
             return Err(SpecError::new(
                 "divergence_factor",
                 format!("must be finite and > 1, got {}", self.divergence_factor),
-            ));
-        }
-        if self.batch_size == 0 || self.batch_size > train_len {
-            return Err(SpecError::new(
-                "batch_size",
-                format!(
-                    "must be between 1 and the training set size ({train_len}), got {}",
-                    self.batch_size
-                ),
             ));
         }
         Ok(())
@@ -289,50 +270,47 @@ impl LrFindCurve {
     }
 }
 
-/// Runs the range test: from `model`'s current weights, one optimizer step per batch with the
-/// learning rate of [`LrFindSettings::lr_at`], cycling through the training set in the same
-/// seeded order and with the same augmentation as training (the last incomplete batch of each pass
-/// dropped), until `settings.steps` steps or divergence.
+/// Runs the range test: from `model`'s current weights, one optimizer step per training batch of
+/// `task` with the learning rate of [`LrFindSettings::lr_at`], through passes of
+/// [`Task::full_batches`] batches each (for images, the epochs training would see: same seeded
+/// order, same augmentation), until `settings.steps` steps or divergence. Steps go through the
+/// trainer's [`StepDriver`], so snapshot methods (SVRG, VAMO) take their snapshot at each pass.
 ///
 /// `optimizer` is either kind the trainer takes: a burn [`ModuleOptimizer`] (converted with
 /// `.into()`) or a closure optimizer; the loss recorded for a step is the one that optimizer reports,
 /// measured on the step's batch before its update. The model and optimizer are consumed: the huge
 /// learning rates at the end of the sweep ruin them.
-pub fn lr_find<M: ImageClassifier + 'static>(
-    mut model: M,
-    optimizer: impl Into<StepRule<M>>,
-    train: &ImageSet,
-    batcher: &ImageBatcher,
+pub fn lr_find<T: Task>(
+    mut model: T::Model,
+    optimizer: impl Into<StepRule<T::Model>>,
+    task: &T,
     settings: &LrFindSettings,
-    device: &Device,
 ) -> Result<LrFindCurve, LrFindError> {
-    settings.validate(train.len())?;
-    let mut optimizer = optimizer.into();
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let images = batcher.upload(train, device);
-    let mut objective = BatchObjective::new(&loss_fn, &images, batcher, settings.batch_size);
+    settings.validate()?;
+    let mut rule = optimizer.into();
+    let mut driver = StepDriver::new(task, NonFinitePolicy::Stop);
+    let pass_len = task.full_batches().max(1);
     let mut tracker = LossTracker::new(settings.smoothing, settings.divergence_factor);
-    let (mut epoch, mut next) = (0, 0);
-    let epoch_batches = |epoch| {
-        let order = epoch_order(train.len(), settings.seed, epoch);
-        batcher.epoch(&images, &order, settings.seed, epoch)
-    };
-    let mut batches = epoch_batches(epoch);
-    optimizer.begin_epoch(epoch, &model, &mut objective);
     let log_every = (settings.steps / 10).max(1);
     for step in 0..settings.steps {
-        if next + settings.batch_size > train.len() {
-            epoch += 1;
-            batches = epoch_batches(epoch);
-            next = 0;
-            optimizer.begin_epoch(epoch, &model, &mut objective);
+        let position = BatchPosition {
+            round: step / pass_len,
+            index: step % pass_len,
+            step: step as u64,
+        };
+        if position.index == 0 {
+            driver.begin_round(position.round, &model, &mut rule);
         }
-        objective.set_current(batches.batch(next, settings.batch_size));
-        next += settings.batch_size;
         let lr = settings.lr_at(step);
-        let update = optimizer.step(lr.into(), model, &mut objective);
-        model = update.model;
-        let loss = update.loss.into_scalar::<f64>();
+        // Under the stop policy every step is kept and reports its loss; a non-finite loss ends
+        // the sweep through the tracker.
+        let Ok(stepped) = driver.step(&mut rule, lr.into(), model, task.train_batch(position))
+        else {
+            break;
+        };
+        model = stepped.model;
+        let Some(loss) = stepped.loss else { break };
+        let loss = loss.into_scalar::<f64>();
         let stop = tracker.push(lr, loss);
         if stop || step % log_every == 0 {
             let smoothed = tracker.points.last().map_or(f64::NAN, |p| p.smoothed_loss);
@@ -620,7 +598,7 @@ mod tests {
     #[test]
     fn invalid_settings_name_the_field() {
         let ok = LrFindSettings::default();
-        assert!(ok.validate(1000).is_ok());
+        assert!(ok.validate().is_ok());
         let cases = [
             (
                 "start_lr",
@@ -664,23 +642,9 @@ mod tests {
                     ..ok.clone()
                 },
             ),
-            (
-                "batch_size",
-                LrFindSettings {
-                    batch_size: 2000,
-                    ..ok.clone()
-                },
-            ),
-            (
-                "batch_size",
-                LrFindSettings {
-                    batch_size: 0,
-                    ..ok.clone()
-                },
-            ),
         ];
         for (field, settings) in cases {
-            let err = settings.validate(1000).unwrap_err();
+            let err = settings.validate().unwrap_err();
             assert_eq!(err.field, field, "{settings:?}");
             assert!(err.to_string().contains(field), "{err}");
         }

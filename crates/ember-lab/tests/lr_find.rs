@@ -3,11 +3,12 @@
 //! rates it uses, the divergence stop, and the files it writes.
 
 use burn::prelude::*;
-use ember_data::{GeneratedConfig, ImageBatcher, ImageSet, Normalization};
+use ember_data::{GeneratedConfig, ImageBatcher, Normalization};
 use ember_lab::lr_find::write_lr_find;
 use ember_lab::{lr_find, LrFindSettings, OptimizerSpec};
 use ember_models::{SmallCnn, SmallCnnConfig};
 use ember_optim::{SamConfig, SvrgConfig};
+use ember_train::{EvalSplit, ImageClassification, SettingsError, TrainData};
 
 /// The CPU training device, with `Device::default()` pinned to flex too (see train_loop.rs).
 fn flex() -> Device {
@@ -16,7 +17,7 @@ fn flex() -> Device {
     Device::flex().autodiff()
 }
 
-fn data() -> (ImageSet, ImageBatcher) {
+fn data() -> TrainData {
     let split = GeneratedConfig {
         train_size: 64,
         test_size: 8,
@@ -28,8 +29,20 @@ fn data() -> (ImageSet, ImageBatcher) {
     }
     .generate()
     .unwrap();
-    let batcher = ImageBatcher::new(Normalization::fit(&split.train), None);
-    (split.train, batcher)
+    TrainData {
+        batcher: ImageBatcher::new(Normalization::fit(&split.train), None),
+        train: split.train,
+        test: split.test,
+        eval_split: EvalSplit::Test,
+    }
+}
+
+/// The range test's task: the data in batches of `batch_size`, seed 1.
+fn task(
+    device: &Device,
+    batch_size: usize,
+) -> Result<ImageClassification<SmallCnn>, SettingsError> {
+    ImageClassification::new(&data(), batch_size, 8, 1, device)
 }
 
 fn model(device: &Device) -> SmallCnn {
@@ -53,8 +66,6 @@ fn settings(end_lr: f64, steps: usize) -> LrFindSettings {
         start_lr: 1e-4,
         end_lr,
         steps,
-        batch_size: 16,
-        seed: 1,
         ..LrFindSettings::default()
     }
 }
@@ -62,18 +73,10 @@ fn settings(end_lr: f64, steps: usize) -> LrFindSettings {
 #[test]
 fn sweeps_geometrically_from_start_to_end_and_cycles_the_data() {
     let device = flex();
-    let (train, batcher) = data();
+    let task = task(&device, 16).unwrap();
     // 10 steps of 16 images over 64 images: the data is cycled through 3 passes.
     let settings = settings(1e-2, 10);
-    let curve = lr_find(
-        model(&device),
-        sgd().build(16).unwrap(),
-        &train,
-        &batcher,
-        &settings,
-        &device,
-    )
-    .unwrap();
+    let curve = lr_find(model(&device), sgd().build(16).unwrap(), &task, &settings).unwrap();
     assert!(!curve.stopped_early);
     assert_eq!(curve.points.len(), 10);
     let lrs: Vec<f64> = curve.points.iter().map(|p| p.lr).collect();
@@ -93,17 +96,9 @@ fn sweeps_geometrically_from_start_to_end_and_cycles_the_data() {
 #[test]
 fn stops_early_when_the_loss_diverges_and_still_writes_its_files() {
     let device = flex();
-    let (train, batcher) = data();
+    let task = task(&device, 16).unwrap();
     let settings = settings(1e8, 60);
-    let curve = lr_find(
-        model(&device),
-        sgd().build(16).unwrap(),
-        &train,
-        &batcher,
-        &settings,
-        &device,
-    )
-    .unwrap();
+    let curve = lr_find(model(&device), sgd().build(16).unwrap(), &task, &settings).unwrap();
     assert!(curve.stopped_early, "lr up to 1e8 must diverge: {curve:?}");
     assert!(curve.points.len() < 60);
     let last = curve.points.last().unwrap();
@@ -139,26 +134,29 @@ fn stops_early_when_the_loss_diverges_and_still_writes_its_files() {
 #[test]
 fn bad_settings_are_refused_before_training() {
     let device = flex();
-    let (train, batcher) = data();
+    // A batch larger than the training set is refused when the task is built…
+    let Err(err) = task(&device, 65) else {
+        panic!("a batch of 65 from 64 images was accepted")
+    };
+    assert_eq!(err.field, "batch_size", "{err}");
+    // …and a bad sweep before the first step.
     let err = lr_find(
         model(&device),
         sgd().build(16).unwrap(),
-        &train,
-        &batcher,
+        &task(&device, 16).unwrap(),
         &LrFindSettings {
-            batch_size: 65,
+            end_lr: 1e-5,
             ..settings(1.0, 10)
         },
-        &device,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("batch_size"), "{err}");
+    assert!(err.to_string().contains("end_lr"), "{err}");
 }
 
 #[test]
 fn closure_optimizers_sweep_through_the_same_loop() {
     let device = flex();
-    let (train, batcher) = data();
+    let task = task(&device, 16).unwrap();
     let base = Box::new(sgd());
     // SVRG takes a full-data snapshot at every pass over the data, which the sweep crosses at step 4.
     for spec in [
@@ -174,10 +172,8 @@ fn closure_optimizers_sweep_through_the_same_loop() {
         let curve = lr_find(
             model(&device),
             spec.build_rule::<SmallCnn>(16).unwrap(),
-            &train,
-            &batcher,
+            &task,
             &settings(1e-2, 6),
-            &device,
         )
         .unwrap();
         assert_eq!(curve.points.len(), 6, "{}", spec.name());

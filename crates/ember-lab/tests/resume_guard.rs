@@ -6,7 +6,10 @@ use burn::prelude::*;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_lab::{OptimizerSpec, SchedulerSpec};
 use ember_models::{SmallCnn, SmallCnnConfig};
-use ember_train::{train, RunDir, TrainData, TrainError, TrainParts, TrainSettings};
+use ember_train::{
+    Budget, EvalSplit, ImageClassification, RunDir, RunSummary, TrainData, TrainError, TrainParts,
+    TrainSettings,
+};
 
 /// 2 classes of 8×8 grey images (bright top vs bright bottom half), with `salt`-seeded noise.
 fn halves(n: usize, salt: u64) -> ImageSet {
@@ -52,6 +55,7 @@ fn data(salt: u64) -> TrainData {
         batcher: ImageBatcher::new(Normalization::fit(&train), None),
         train,
         test,
+        eval_split: EvalSplit::Test,
     }
 }
 
@@ -96,7 +100,9 @@ impl Setup {
 
     fn settings(&self) -> TrainSettings {
         TrainSettings {
-            epochs: self.epochs,
+            budget: Budget::Epochs {
+                epochs: self.epochs,
+            },
             batch_size: self.batch_size,
             eval_batch_size: 16,
             seed: self.seed,
@@ -114,7 +120,7 @@ impl Setup {
         })
     }
 
-    fn run(&self, run: &RunDir, resume: bool) -> Result<ember_train::TrainSummary, TrainError> {
+    fn run(&self, run: &RunDir, resume: bool) -> Result<RunSummary, TrainError> {
         let device = flex();
         device.seed(7);
         let steps_per_epoch = 32 / self.batch_size;
@@ -135,15 +141,15 @@ impl Setup {
                 .spans_run()
                 .then(|| self.scheduler.name().to_string()),
         };
-        train(
-            run,
-            &self.config(),
-            &self.settings(),
+        let settings = self.settings();
+        let task = ImageClassification::new(
             &data(self.salt),
-            parts,
+            settings.batch_size,
+            settings.eval_batch_size,
+            settings.seed,
             &device,
-            resume,
-        )
+        )?;
+        ember_train::train(run, &self.config(), &settings, &task, parts, resume)
     }
 }
 
@@ -221,7 +227,7 @@ fn resume_refuses_every_change_that_alters_the_trajectory_naming_it() {
     }
     // Unchanged, it resumes (and finishes the run).
     let resumed = base.run(&run, true).unwrap();
-    assert_eq!(resumed.resumed_from_epoch, 1);
+    assert_eq!(resumed.resumed_from_round, 1);
 }
 
 #[test]
@@ -251,7 +257,7 @@ fn epochs_may_change_when_the_schedule_does_not_span_the_run() {
     }
     .run(&full, false)
     .unwrap();
-    assert_eq!(resumed.resumed_from_epoch, 1);
+    assert_eq!(resumed.resumed_from_round, 1);
     assert_eq!(resumed.steps, uninterrupted.steps);
     assert_eq!(
         resumed.final_train_loss.to_bits(),
@@ -283,7 +289,7 @@ fn a_finished_run_is_never_shortened_or_its_summary_rewritten() {
     assert!(
         matches!(
             err,
-            TrainError::EpochsBelowDone {
+            TrainError::BelowDone {
                 done: 3,
                 requested: 2,
                 ..
@@ -298,15 +304,11 @@ fn a_finished_run_is_never_shortened_or_its_summary_rewritten() {
     // read from the file (serde_json's default float parser may land 1 ulp off the value that was
     // printed, so it is compared with the file's summary parsed the same way).
     let again = constant.run(&run, true).unwrap();
-    #[derive(serde::Deserialize)]
-    struct File {
-        summary: ember_train::TrainSummary,
-    }
-    let on_disk: File = serde_json::from_slice(&summary).unwrap();
-    assert_eq!(again, on_disk.summary);
+    let (on_disk, _) = run.read_summary().unwrap().unwrap();
+    assert_eq!(again, on_disk);
     assert_eq!(
-        (again.epochs, again.steps),
-        (finished.epochs, finished.steps)
+        (again.rounds, again.steps),
+        (finished.rounds, finished.steps)
     );
     assert_eq!(std::fs::read(run.summary()).unwrap(), summary);
     assert_eq!(std::fs::read(run.metrics()).unwrap(), metrics);

@@ -89,7 +89,7 @@ fn a_sweep_chooses_on_validation_and_reports_finals_on_test() {
             &std::fs::read(root.join(format!("trials/sgd-t{t}/summary.json"))).unwrap(),
         )
         .unwrap();
-        s["summary"]["final_test_accuracy"].as_f64().unwrap()
+        s["summary"]["final_eval"]["accuracy"].as_f64().unwrap()
     };
     let best = if accuracy(1) > accuracy(0) { 0.1 } else { 0.01 };
     assert_eq!(config(&root.join("sgd-s0"))["scheduler"]["lr"], best);

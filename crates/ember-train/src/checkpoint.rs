@@ -22,8 +22,9 @@ const STATE_FILE: &str = "state.json";
 /// Where the loop stood when a checkpoint was taken: enough to continue exactly.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct LoopState {
-    /// Epochs fully completed (the next epoch to run is this number, 0-based).
-    pub epochs_done: usize,
+    /// Rounds (epochs for image classification) fully completed: the next round to run, 0-based.
+    #[serde(alias = "epochs_done")]
+    pub rounds_done: usize,
     /// Optimizer steps taken so far.
     pub step: u64,
     /// Training wall time so far, in seconds (resumed runs keep counting from here).
@@ -35,14 +36,31 @@ pub struct LoopState {
     /// Steps undone so far by the skip policy (absent in checkpoints written before it was kept).
     #[serde(default)]
     pub skipped_steps: u64,
-    /// Best test accuracy of the epochs done so far (`None` before the first evaluation).
-    #[serde(default)]
-    pub best_test_accuracy: Option<f64>,
+    /// Best value of the task's selection metric over the evaluations so far (`None` before the
+    /// first); checkpoints written before tasks existed hold the best test accuracy.
+    #[serde(default, alias = "best_test_accuracy")]
+    pub best_value: Option<f64>,
     /// Fingerprint of the training and test data the run trains on (images, labels, shape), so
     /// that a resume on different data is refused (absent in checkpoints written before it was
     /// kept).
     #[serde(default)]
     pub data_fingerprint: Option<String>,
+}
+
+impl LoopState {
+    /// The state of a run that has not trained yet, on data with this fingerprint.
+    pub fn fresh(data_fingerprint: String) -> Self {
+        Self {
+            rounds_done: 0,
+            step: 0,
+            wall_time_s: 0.0,
+            metrics_len: 0,
+            file_sizes: [0; 3],
+            skipped_steps: 0,
+            best_value: None,
+            data_fingerprint: Some(data_fingerprint),
+        }
+    }
 }
 
 /// A checkpoint that failed to load, and why.
@@ -53,7 +71,8 @@ pub struct CheckpointError {
     pub message: String,
 }
 
-/// The checkpoints of one run: `checkpoints/epoch-NNNN/{model,optimizer,scheduler}.bpk + state.json`.
+/// The checkpoints of one run: `checkpoints/epoch-NNNN/{model,optimizer,scheduler}.bpk + state.json`,
+/// NNNN the rounds done (the folders kept their name from when every round was an epoch).
 pub struct CheckpointStore {
     dir: PathBuf,
     keep: usize,
@@ -77,7 +96,7 @@ impl CheckpointStore {
         }
     }
 
-    /// Saves a checkpoint after epoch `state.epochs_done`.
+    /// Saves a checkpoint after round `state.rounds_done`.
     ///
     /// Every file goes into `epoch-NNNN.partial/` and is fsynced; only then is the folder renamed to
     /// `epoch-NNNN/`. A folder without the suffix is therefore always complete.
@@ -88,7 +107,7 @@ impl CheckpointStore {
         scheduler: &ModuleLrScheduler,
         mut state: LoopState,
     ) -> Result<PathBuf, CheckpointError> {
-        let name = format!("epoch-{:04}", state.epochs_done);
+        let name = format!("epoch-{:04}", state.rounds_done);
         let partial = self.dir.join(format!("{name}.partial"));
         let done = self.dir.join(&name);
         let fail = |path: &Path, e: &dyn std::fmt::Display| CheckpointError {

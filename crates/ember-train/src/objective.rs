@@ -1,12 +1,11 @@
-//! The training objective handed to optimizers: cross-entropy on the current mini-batch, or on a
-//! fixed pass over the training set for snapshot methods, counting every pass it runs.
+//! The training objective handed to optimizers: a [`Task`]'s loss on the current mini-batch, or on
+//! one of its fixed full-data batches for snapshot methods, counting every pass it runs.
 
-use burn::nn::loss::CrossEntropyLoss;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
-use ember_data::{DeviceImages, ImageBatch, ImageBatcher};
-use ember_models::ImageClassifier;
 use ember_optim::{Batch, Objective};
+
+use crate::task::Task;
 
 /// Forward and backward passes run so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -15,34 +14,34 @@ pub struct PassCounts {
     pub backward: u64,
 }
 
-/// Cross-entropy of an [`ImageClassifier`] on the current batch or on full-data batch `i`.
-///
-/// Full-data batches are `batch_size` consecutive images in index order without augmentation (the
-/// last incomplete one dropped), the same every epoch; the most recent one is kept so that the
-/// `q + 1` forward passes a zeroth-order snapshot runs per batch gather it once.
-pub struct BatchObjective<'a> {
-    loss_fn: &'a CrossEntropyLoss,
-    train: &'a DeviceImages,
-    batcher: &'a ImageBatcher,
-    batch_size: usize,
-    current: Option<ImageBatch>,
-    full: Option<(usize, ImageBatch)>,
+impl PassCounts {
+    /// Forward and backward passes per step between `before` and `self` over `steps` steps
+    /// (`0/0` reads as 0).
+    pub fn per_step_since(self, before: PassCounts, steps: usize) -> (f64, f64) {
+        let steps = steps.max(1) as f64;
+        (
+            (self.forward - before.forward) as f64 / steps,
+            (self.backward - before.backward) as f64 / steps,
+        )
+    }
+}
+
+/// A [`Task`]'s loss as the [`Objective`] optimizers query: on the current mini-batch, or on
+/// full-data batch `i`. The most recent full-data batch is kept, so that the `q + 1` forward passes a
+/// zeroth-order snapshot runs per batch build it once.
+pub struct TaskObjective<'a, T: Task> {
+    task: &'a T,
+    current: Option<T::Batch>,
+    full: Option<(usize, T::Batch)>,
     /// The passes run through this objective.
     pub passes: PassCounts,
 }
 
-impl<'a> BatchObjective<'a> {
-    pub fn new(
-        loss_fn: &'a CrossEntropyLoss,
-        train: &'a DeviceImages,
-        batcher: &'a ImageBatcher,
-        batch_size: usize,
-    ) -> Self {
+impl<'a, T: Task> TaskObjective<'a, T> {
+    /// An objective over `task`, with no current batch yet.
+    pub fn new(task: &'a T) -> Self {
         Self {
-            loss_fn,
-            train,
-            batcher,
-            batch_size,
+            task,
             current: None,
             full: None,
             passes: PassCounts::default(),
@@ -50,50 +49,42 @@ impl<'a> BatchObjective<'a> {
     }
 
     /// Makes `batch` the current mini-batch.
-    pub fn set_current(&mut self, batch: ImageBatch) {
+    pub fn set_current(&mut self, batch: T::Batch) {
         self.current = Some(batch);
     }
 
-    fn batch(&mut self, which: Batch) -> &ImageBatch {
-        match which {
+    fn mean_loss(&mut self, model: &T::Model, which: Batch) -> Tensor<1> {
+        self.passes.forward += 1;
+        let task = self.task;
+        let batch = match which {
             Batch::Current => self
                 .current
                 .as_ref()
                 .expect("no current mini-batch: closure optimizers use Batch::Full in begin_epoch"),
             Batch::Full(i) => {
                 if self.full.as_ref().is_none_or(|(cached, _)| *cached != i) {
-                    let batch =
-                        self.batcher
-                            .eval_batch(self.train, i * self.batch_size, self.batch_size);
-                    self.full = Some((i, batch));
+                    self.full = Some((i, task.full_batch(i)));
                 }
                 &self.full.as_ref().expect("just filled").1
             }
-        }
-    }
-
-    fn mean_loss<M: ImageClassifier>(&mut self, model: &M, which: Batch) -> Tensor<1> {
-        self.passes.forward += 1;
-        let loss_fn = self.loss_fn;
-        let batch = self.batch(which);
-        let logits = model.forward(batch.images.clone());
-        loss_fn.forward(logits, batch.targets.clone())
+        };
+        task.loss(model, batch)
     }
 }
 
-impl<M: ImageClassifier> Objective<M> for BatchObjective<'_> {
-    fn gradient(&mut self, model: &M, batch: Batch) -> (Tensor<1>, GradientsParams) {
+impl<T: Task> Objective<T::Model> for TaskObjective<'_, T> {
+    fn gradient(&mut self, model: &T::Model, batch: Batch) -> (Tensor<1>, GradientsParams) {
         let loss = self.mean_loss(model, batch);
         self.passes.backward += 1;
         let grads = GradientsParams::from_grads(loss.backward(), model);
         (loss.detach(), grads)
     }
 
-    fn loss(&mut self, model: &M, batch: Batch) -> Tensor<1> {
+    fn loss(&mut self, model: &T::Model, batch: Batch) -> Tensor<1> {
         self.mean_loss(model, batch).detach()
     }
 
     fn full_batches(&self) -> usize {
-        self.train.len() / self.batch_size
+        self.task.full_batches()
     }
 }

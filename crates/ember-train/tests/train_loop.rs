@@ -15,9 +15,29 @@ use ember_optim::{
     VamoConfig,
 };
 use ember_train::{
-    read_metrics, train, CheckpointStore, MetricsRecord, RunDir, StepRule, TrainData, TrainError,
-    TrainParts, TrainSettings,
+    Budget, CheckpointStore, EvalSplit, ImageClassification, MetricsRecord, RecordKind, RunDir,
+    RunSummary, StepRule, TrainData, TrainError, TrainParts, TrainSettings,
 };
+
+/// The loop on image classification of `data`, as the lab builds it.
+fn train(
+    run: &RunDir,
+    config: &serde_json::Value,
+    settings: &TrainSettings,
+    data: &TrainData,
+    parts: TrainParts<SmallCnn>,
+    device: &Device,
+    resume: bool,
+) -> Result<RunSummary, TrainError> {
+    let task = ImageClassification::new(
+        data,
+        settings.batch_size,
+        settings.eval_batch_size,
+        settings.seed,
+        device,
+    )?;
+    ember_train::train(run, config, settings, &task, parts, resume)
+}
 
 /// 2 classes of 8×8 grey images: class 0 is bright in the top half, class 1 in the bottom half,
 /// with deterministic pseudo-random noise on top.
@@ -73,13 +93,14 @@ fn data() -> TrainData {
     TrainData {
         train,
         test,
+        eval_split: EvalSplit::Test,
         batcher,
     }
 }
 
 fn settings(epochs: usize) -> TrainSettings {
     TrainSettings {
-        epochs,
+        budget: Budget::Epochs { epochs },
         batch_size: 16,
         eval_batch_size: 32,
         seed: 3,
@@ -204,11 +225,11 @@ fn learning_curve(records: &[MetricsRecord]) -> Vec<CurvePoint> {
         .iter()
         .map(|r| {
             (
-                r.kind.clone(),
+                format!("{:?}", r.kind),
                 r.step,
                 r.train_loss.to_bits(),
-                r.test_loss.map(f64::to_bits),
-                r.test_accuracy.map(f64::to_bits),
+                r.eval_metric("loss").map(f64::to_bits),
+                r.eval_metric("accuracy").map(f64::to_bits),
                 r.lr.to_bits(),
                 r.diagnostics.get("alpha").map(|a| a.to_bits()),
             )
@@ -234,18 +255,24 @@ fn trains_and_writes_metrics_summary_and_checkpoints() {
     .unwrap();
     assert_eq!(summary.steps, 16, "4 epochs × 64/16 steps");
     assert!(
-        summary.final_test_accuracy >= 0.9,
+        summary.final_value() >= 0.9,
         "a trivially separable task should be learnt: {summary:?}"
     );
 
-    let records = read_metrics(&run.metrics()).unwrap();
-    let epochs: Vec<&MetricsRecord> = records.iter().filter(|r| r.kind == "epoch").collect();
-    let steps: Vec<&MetricsRecord> = records.iter().filter(|r| r.kind == "step").collect();
+    let records = run.read_metrics().unwrap();
+    let epochs: Vec<&MetricsRecord> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Eval)
+        .collect();
+    let steps: Vec<&MetricsRecord> = records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Step)
+        .collect();
     assert_eq!(epochs.len(), 4);
     assert_eq!(steps.len(), 8, "a step line every 2 of 16 steps");
     assert!(epochs
         .iter()
-        .all(|r| r.test_accuracy.is_some() && r.images_per_s > 0.0));
+        .all(|r| r.eval_metric("accuracy").is_some() && r.items_per_s > 0.0));
     assert!(
         epochs[3].train_loss < epochs[0].train_loss,
         "training loss should fall: {:?}",
@@ -309,16 +336,13 @@ fn resumed_runs_match_uninterrupted_runs_bit_for_bit() {
         // Stop after one epoch, then resume the same run up to three epochs with fresh objects.
         run("split", 1, false);
         let resumed = run("split", 3, true);
-        assert_eq!(resumed.resumed_from_epoch, 1, "{name}");
+        assert_eq!(resumed.resumed_from_round, 1, "{name}");
         // The summary covers the whole run, the epoch before the resume included.
-        assert_eq!(
-            resumed.best_test_accuracy, full.best_test_accuracy,
-            "{name}"
-        );
+        assert_eq!(resumed.best_value, full.best_value, "{name}");
         assert_eq!(resumed.steps, full.steps, "{name}");
 
         let curve = |path: &str| {
-            learning_curve(&read_metrics(&RunDir::new(dir.path().join(path)).metrics()).unwrap())
+            learning_curve(&RunDir::new(dir.path().join(path)).read_metrics().unwrap())
         };
         assert_eq!(
             curve("full"),
@@ -364,8 +388,8 @@ fn every_run_reports_its_passes_per_step() {
         .unwrap();
         assert_eq!(summary.forward_passes_per_step, forward, "{name}");
         assert_eq!(summary.backward_passes_per_step, backward, "{name}");
-        let records = read_metrics(&run.metrics()).unwrap();
-        let epoch = records.iter().find(|r| r.kind == "epoch").unwrap();
+        let records = run.read_metrics().unwrap();
+        let epoch = records.iter().find(|r| r.kind == RecordKind::Eval).unwrap();
         assert_eq!(epoch.forward_passes, Some(forward), "{name}");
         assert_eq!(epoch.backward_passes, Some(backward), "{name}");
     }
@@ -406,12 +430,15 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_previous_one() {
     )
     .unwrap();
     assert_eq!(
-        resumed.resumed_from_epoch, 1,
+        resumed.resumed_from_round, 1,
         "fell back to the epoch-1 checkpoint"
     );
-    let records = read_metrics(&run.metrics()).unwrap();
+    let records = run.read_metrics().unwrap();
     assert_eq!(
-        records.iter().filter(|r| r.kind == "epoch").count(),
+        records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Eval)
+            .count(),
         2,
         "epoch 2 was rerun and its lines replaced, not duplicated"
     );
@@ -544,11 +571,11 @@ fn a_non_finite_update_stops_naming_the_step_and_parameter() {
     match &err {
         TrainError::NonFinite {
             step,
-            epoch,
+            round,
             parameter,
             ..
         } => {
-            assert_eq!((*step, *epoch), (7, 2), "{err}");
+            assert_eq!((*step, *round), (7, 2), "{err}");
             assert_eq!(parameter.as_deref(), Some("stages.0.blocks.0.conv.weight"));
         }
         other => panic!("expected NonFinite, got {other}"),
@@ -581,11 +608,11 @@ fn the_skip_policy_undoes_a_non_finite_step_and_carries_on() {
     .unwrap();
     assert_eq!(summary.skipped_steps, 1);
     assert!(summary.final_train_loss.is_finite());
-    assert!(summary.final_test_loss.is_finite());
+    assert!(summary.final_eval.loss.is_finite());
 
     // The count survives a resume: stop after the skipped step's epoch, then finish the run.
     let mut two = skip.clone();
-    two.epochs = 2;
+    two.budget = Budget::Epochs { epochs: 2 };
     let run = RunDir::new(dir.path().join("split"));
     let first = train(
         &run,
@@ -608,7 +635,7 @@ fn the_skip_policy_undoes_a_non_finite_step_and_carries_on() {
         true,
     )
     .unwrap();
-    assert_eq!(resumed.resumed_from_epoch, 2);
+    assert_eq!(resumed.resumed_from_round, 2);
     assert_eq!(resumed.skipped_steps, 1);
 }
 
@@ -637,10 +664,10 @@ fn a_resumed_run_remembers_its_best_epoch() {
     )
     .unwrap();
     assert!(
-        full.best_test_accuracy > full.final_test_accuracy,
+        full.best_value > full.final_value(),
         "the climb should cost accuracy: best {}, final {}",
-        full.best_test_accuracy,
-        full.final_test_accuracy
+        full.best_value,
+        full.final_value()
     );
     let split = RunDir::new(dir.path().join("split"));
     train(
@@ -663,6 +690,6 @@ fn a_resumed_run_remembers_its_best_epoch() {
         true,
     )
     .unwrap();
-    assert_eq!(resumed.resumed_from_epoch, 2);
-    assert_eq!(resumed.best_test_accuracy, full.best_test_accuracy);
+    assert_eq!(resumed.resumed_from_round, 2);
+    assert_eq!(resumed.best_value, full.best_value);
 }

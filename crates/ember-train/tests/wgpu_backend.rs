@@ -12,11 +12,32 @@ use burn::optim::AdamConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use ember_data::{epoch_order, Augmentation, ImageBatcher, ImageSet, ImageShape, Normalization};
-use ember_models::SmallCnnConfig;
+use ember_models::{SmallCnn, SmallCnnConfig};
 use ember_optim::{Batch, ClosureOptimizer, Objective, ZoSgdConfig};
 use ember_train::{
-    read_metrics, train, DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings,
+    Budget, DeviceChoice, EvalSplit, ImageClassification, RunDir, RunSummary, TrainData,
+    TrainError, TrainParts, TrainSettings,
 };
+
+/// The loop on image classification of `data`, as the lab builds it.
+fn train(
+    run: &RunDir,
+    config: &serde_json::Value,
+    settings: &TrainSettings,
+    data: &TrainData,
+    parts: TrainParts<SmallCnn>,
+    device: &Device,
+    resume: bool,
+) -> Result<RunSummary, TrainError> {
+    let task = ImageClassification::new(
+        data,
+        settings.batch_size,
+        settings.eval_batch_size,
+        settings.seed,
+        device,
+    )?;
+    ember_train::train(run, config, settings, &task, parts, resume)
+}
 
 /// Two 1×8×8 classes (bright left vs bright right half).
 fn tiny_set(n: usize) -> ImageSet {
@@ -51,6 +72,7 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
     let data = TrainData {
         batcher: ImageBatcher::new(Normalization::fit(&train_set), None),
         test: tiny_set(16),
+        eval_split: EvalSplit::Test,
         train: train_set,
     };
     let parts = TrainParts {
@@ -64,7 +86,7 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
         schedule_spans_run: None,
     };
     let settings = TrainSettings {
-        epochs: 2,
+        budget: Budget::Epochs { epochs: 2 },
         batch_size: 8,
         eval_batch_size: 16,
         seed: 0,
@@ -84,7 +106,7 @@ fn smallcnn_trains_on_a_software_wgpu_adapter() {
         false,
     )
     .unwrap();
-    let records = read_metrics(&run.metrics()).unwrap();
+    let records = run.read_metrics().unwrap();
     assert!(records.iter().all(|r| r.train_loss.is_finite()));
     let first = records.first().unwrap().train_loss;
     assert!(

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use ember_lab::lr_find::{round_significant, write_lr_find_data, write_lr_find_plot};
 use ember_lab::provenance::shell_command;
-use ember_lab::{LrFindSettings, LrSuggestion, Prepared, TrainFlags};
+use ember_lab::{LrFindSettings, LrSuggestion, Prepared, SpecError, TrainFlags};
+use ember_train::ImageClassification;
 
 /// Options of `ember lr-find`: the run options of `ember train` (model, data, optimizer, device,
 /// seed), plus the sweep's.
@@ -67,10 +68,16 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
         steps: args.steps,
         smoothing: args.smoothing,
         divergence_factor: args.divergence_factor,
-        batch_size: spec.train.batch_size,
-        seed: spec.train.seed,
     };
-    settings.validate(data.train.len())?;
+    settings.validate()?;
+    let task = ImageClassification::new(
+        &data,
+        spec.train.batch_size,
+        spec.train.eval_batch_size,
+        spec.train.seed,
+        &device,
+    )
+    .map_err(SpecError::from)?;
     let out = args.out.clone().unwrap_or_else(|| {
         args.runs_dir
             .join(format!("lr-find-{}", optimizer_spec.name()))
@@ -82,19 +89,12 @@ pub fn run(args: LrFindArgs) -> anyhow::Result<()> {
         settings.start_lr,
         settings.end_lr,
         settings.steps,
-        settings.batch_size,
+        spec.train.batch_size,
         out.display()
     );
 
-    let optimizer = optimizer_spec.build_rule(settings.batch_size)?;
-    let curve = ember_lab::lr_find(
-        model,
-        optimizer,
-        &data.train,
-        &data.batcher,
-        &settings,
-        &device,
-    )?;
+    let optimizer = optimizer_spec.build_rule(spec.train.batch_size)?;
+    let curve = ember_lab::lr_find(model, optimizer, &task, &settings)?;
     let suggestion = curve.suggest();
     let config = serde_json::json!({
         "optimizer": optimizer_spec,

@@ -5,14 +5,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use ember_lab::{LegendPosition, LinePlot, PlotFormat};
-use ember_train::{read_metrics, MetricsRecord};
+use ember_train::{read_metrics_file, EvalSplit, MetricsRecord, RecordKind, RunDir};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum XAxis {
     /// Optimizer steps.
     Step,
-    /// Epochs.
+    /// Rounds: epochs (image classification) or evaluation intervals (a step budget).
+    #[value(alias = "round")]
     Epoch,
     /// Training wall time, seconds.
     Wall,
@@ -24,12 +25,12 @@ pub enum YAxis {
     /// Mean training loss (per logged interval; per epoch with --x epoch).
     #[value(alias = "train-loss")]
     TrainLoss,
-    /// Test accuracy after each epoch, in percent.
-    #[value(alias = "test-accuracy")]
-    TestAccuracy,
-    /// Test loss after each epoch.
-    #[value(alias = "test-loss")]
-    TestLoss,
+    /// Accuracy of each round's evaluation (test or validation split), in percent.
+    #[value(name = "accuracy", alias = "test_accuracy", alias = "test-accuracy")]
+    Accuracy,
+    /// Loss of each round's evaluation (test or validation split).
+    #[value(name = "eval_loss", alias = "test_loss", alias = "test-loss")]
+    EvalLoss,
     /// Learning rate (of the last step of each logged interval).
     Lr,
 }
@@ -47,7 +48,7 @@ pub struct PlotArgs {
     #[arg(long, value_enum, default_value_t = XAxis::Epoch)]
     pub x: XAxis,
     /// Vertical axis.
-    #[arg(long, value_enum, default_value_t = YAxis::TestAccuracy)]
+    #[arg(long, value_enum, default_value_t = YAxis::Accuracy)]
     pub y: YAxis,
     /// Output file: .png or .svg.
     #[arg(long)]
@@ -75,7 +76,7 @@ impl XAxis {
     fn value(self, r: &MetricsRecord) -> f64 {
         match self {
             XAxis::Step => r.step as f64,
-            XAxis::Epoch => r.epoch as f64,
+            XAxis::Epoch => r.round as f64,
             XAxis::Wall => r.wall_time_s,
         }
     }
@@ -85,8 +86,8 @@ impl YAxis {
     fn label(self) -> &'static str {
         match self {
             YAxis::TrainLoss => "train loss",
-            YAxis::TestAccuracy => "test accuracy (%)",
-            YAxis::TestLoss => "test loss",
+            YAxis::Accuracy => "accuracy (%)",
+            YAxis::EvalLoss => "evaluation loss",
             YAxis::Lr => "learning rate",
         }
     }
@@ -94,19 +95,20 @@ impl YAxis {
     fn value(self, r: &MetricsRecord) -> Option<f64> {
         match self {
             YAxis::TrainLoss => Some(r.train_loss),
-            YAxis::TestAccuracy => r.test_accuracy.map(|a| 100.0 * a),
-            YAxis::TestLoss => r.test_loss,
+            YAxis::Accuracy => r.eval_metric("accuracy").map(|a| 100.0 * a),
+            YAxis::EvalLoss => r.eval.as_ref().map(|e| e.loss),
             YAxis::Lr => Some(r.lr),
         }
     }
 }
 
-/// The metrics file of a run folder, or the file itself.
-fn metrics_path(run: &Path) -> PathBuf {
+/// The metrics of a run folder (legacy lines get the split its config names), or of a metrics
+/// file on its own.
+fn read_run(run: &Path) -> Result<Vec<MetricsRecord>, ember_train::RunFileError> {
     if run.is_dir() {
-        run.join("metrics.jsonl")
+        RunDir::new(run).read_metrics()
     } else {
-        run.to_path_buf()
+        read_metrics_file(run, EvalSplit::Test)
     }
 }
 
@@ -123,13 +125,17 @@ fn default_label(run: &Path) -> String {
     name.strip_suffix(".metrics").unwrap_or(name).to_string()
 }
 
-/// The points of one run: epoch lines for test metrics and for `--x epoch`, step lines otherwise
-/// (epoch lines if a run logged no step lines).
+/// The points of one run: evaluation lines for evaluation metrics and for `--x epoch`, step lines
+/// otherwise (evaluation lines if a run logged no step lines).
 fn points(records: &[MetricsRecord], x: XAxis, y: YAxis) -> Vec<(f64, f64)> {
-    let per_epoch = x == XAxis::Epoch
-        || matches!(y, YAxis::TestAccuracy | YAxis::TestLoss)
-        || !records.iter().any(|r| r.kind == "step");
-    let kind = if per_epoch { "epoch" } else { "step" };
+    let per_round = x == XAxis::Epoch
+        || matches!(y, YAxis::Accuracy | YAxis::EvalLoss)
+        || !records.iter().any(|r| r.kind == RecordKind::Step);
+    let kind = if per_round {
+        RecordKind::Eval
+    } else {
+        RecordKind::Step
+    };
     records
         .iter()
         .filter(|r| r.kind == kind)
@@ -156,12 +162,11 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
         .log_x(args.log_x)
         .log_y(args.log_y)
         .legend(match args.y {
-            YAxis::TestAccuracy => LegendPosition::LowerRight,
+            YAxis::Accuracy => LegendPosition::LowerRight,
             _ => LegendPosition::UpperRight,
         });
     for (i, run) in args.runs.iter().enumerate() {
-        let path = metrics_path(run);
-        let records = read_metrics(&path).with_context(|| format!("reading {}", path.display()))?;
+        let records = read_run(run).with_context(|| format!("reading {}", run.display()))?;
         let label = args
             .labels
             .get(i)
@@ -178,17 +183,20 @@ pub fn run(args: PlotArgs) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn record(kind: &str, step: u64, epoch: usize, accuracy: Option<f64>) -> MetricsRecord {
+    fn record(kind: RecordKind, step: u64, round: usize, accuracy: Option<f64>) -> MetricsRecord {
         MetricsRecord {
-            kind: kind.into(),
+            kind,
             step,
-            epoch,
+            round,
             train_loss: 2.0 / step as f64,
-            test_loss: accuracy.map(|a| 1.0 - a),
-            test_accuracy: accuracy,
+            eval: accuracy.map(|a| ember_train::Evaluation {
+                split: EvalSplit::Test,
+                loss: 1.0 - a,
+                metrics: [("accuracy".to_string(), a)].into(),
+            }),
             lr: 0.1,
             wall_time_s: step as f64 * 0.5,
-            images_per_s: 100.0,
+            items_per_s: 100.0,
             forward_passes: Some(1.0),
             backward_passes: Some(1.0),
             diagnostics: Default::default(),
@@ -198,14 +206,14 @@ mod tests {
     #[test]
     fn picks_epoch_or_step_lines_by_metric_and_axis() {
         let records = vec![
-            record("step", 10, 1, None),
-            record("step", 20, 1, None),
-            record("epoch", 20, 1, Some(0.5)),
-            record("step", 30, 2, None),
-            record("epoch", 40, 2, Some(0.625)),
+            record(RecordKind::Step, 10, 1, None),
+            record(RecordKind::Step, 20, 1, None),
+            record(RecordKind::Eval, 20, 1, Some(0.5)),
+            record(RecordKind::Step, 30, 2, None),
+            record(RecordKind::Eval, 40, 2, Some(0.625)),
         ];
         assert_eq!(
-            points(&records, XAxis::Epoch, YAxis::TestAccuracy),
+            points(&records, XAxis::Epoch, YAxis::Accuracy),
             vec![(1.0, 50.0), (2.0, 62.5)]
         );
         assert_eq!(
@@ -213,7 +221,7 @@ mod tests {
             vec![(10.0, 0.2), (20.0, 0.1), (30.0, 2.0 / 30.0)]
         );
         assert_eq!(
-            points(&records, XAxis::Wall, YAxis::TestLoss),
+            points(&records, XAxis::Wall, YAxis::EvalLoss),
             vec![(10.0, 0.5), (20.0, 0.375)]
         );
         assert_eq!(

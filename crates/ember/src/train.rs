@@ -51,12 +51,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     });
     let run = RunDir::new(args.runs_dir.join(&run_name));
     let summary = spec.train(&run, args.resume)?;
+    let split = summary.final_eval.split;
     println!(
-        "test accuracy: {:.2}% (best {:.2}%), test loss {:.4}, {:.1} train images/s, {:.0}s, {:.2} forward + {:.2} backward passes/step; run folder {}",
-        100.0 * summary.final_test_accuracy,
-        100.0 * summary.best_test_accuracy,
-        summary.final_test_loss,
-        summary.train_images_per_s,
+        "{split} accuracy: {:.2}% (best {:.2}%), {split} loss {:.4}, {:.1} train images/s, {:.0}s, {:.2} forward + {:.2} backward passes/step; run folder {}",
+        100.0 * summary.final_value(),
+        100.0 * summary.best_value,
+        summary.final_eval.loss,
+        summary.items_per_s,
         summary.wall_time_s,
         summary.forward_passes_per_step,
         summary.backward_passes_per_step,

@@ -442,8 +442,8 @@ pending = "its optimizer does not exist yet"
         &std::fs::read(dir.path().join("runs/tiny/sam-s1/summary.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(summary["summary"]["resumed_from_epoch"], 1);
-    assert_eq!(summary["summary"]["epochs"], 2);
+    assert_eq!(summary["summary"]["resumed_from_round"], 1);
+    assert_eq!(summary["summary"]["rounds"], 2);
     let report = dir.path().join("tiny");
     let results = std::fs::read_to_string(report.join("results.md")).unwrap();
     for expected in [

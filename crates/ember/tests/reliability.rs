@@ -119,8 +119,9 @@ fn lr_find_without_a_font_still_writes_and_prints_its_numbers() {
     );
 }
 
-/// A finished run of `spec` for `epochs`, as `ember train` leaves it (summary and metrics; no
-/// config.json, which `ember compare` would check against the arm's flags).
+/// A finished run of `spec` for `epochs` in the files `ember train` wrote before the run folder had
+/// one contract (`epoch` lines, `final_test_*` summary), which must still read (summary and
+/// metrics; no config.json, which `ember compare` would check against the arm's flags).
 fn fake_finished_run(run: &Path, epochs: usize) {
     std::fs::create_dir_all(run).unwrap();
     let mut metrics = String::new();
@@ -243,8 +244,8 @@ fn compare_never_rewrites_a_finished_run_for_other_epochs() {
     let text = stderr(&out);
     assert!(!out.status.success(), "{text}");
     let resumed: serde_json::Value = serde_json::from_slice(&summary("constant").unwrap()).unwrap();
-    assert_eq!(resumed["summary"]["epochs"], 3);
-    assert_eq!(resumed["summary"]["resumed_from_epoch"], 2);
+    assert_eq!(resumed["summary"]["rounds"], 3);
+    assert_eq!(resumed["summary"]["resumed_from_round"], 2);
     assert!(
         text.contains("cosine seed 0")
             && text.contains("epochs = 3")

@@ -7,15 +7,13 @@
 
 use std::time::Instant;
 
-use anyhow::Context;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Tensor;
-use ember_data::epoch_order;
 use ember_models::AnyClassifier;
 use ember_optim::closure::isolated_copy;
 use ember_optim::{Batch, Objective};
-use ember_train::{BatchObjective, PassCounts, StepRule};
+use ember_train::{BatchPosition, ImageClassification, PassCounts, StepRule, Task, TaskObjective};
 
 use crate::spec::OptimizerSpec;
 
@@ -156,7 +154,7 @@ pub fn updates(w: &Workload, s: &Settings) -> anyhow::Result<Vec<UpdateRow>> {
 /// A step rule with the objective that counts its passes.
 struct Closure<'a> {
     rule: StepRule<AnyClassifier>,
-    objective: BatchObjective<'a>,
+    objective: TaskObjective<'a, ImageClassification<AnyClassifier>>,
     snapshot: PassCounts,
     timed_from: PassCounts,
 }
@@ -240,7 +238,6 @@ pub fn whole_steps(w: &Workload, s: &Settings) -> anyhow::Result<Vec<WholeStepRo
 /// round-robin with the same step on a batch built and synchronised beforehand: the difference is
 /// what the data path costs the step.
 pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
-    const SEED: u64 = 0;
     let spec = adam();
     let mut rules = [
         spec.build_rule::<AnyClassifier>(w.batch_size)?,
@@ -254,15 +251,15 @@ pub fn end_to_end(w: &Workload, s: &Settings) -> anyhow::Result<EndToEndRow> {
         w.kind.name(),
         w.choice
     );
-    let mut batches = None;
     for step in 0..s.warmup + s.steps {
-        let (epoch, slot) = (step / FULL_DATA_BATCHES, step % FULL_DATA_BATCHES);
-        if slot == 0 {
-            let order = epoch_order(w.train.len(), SEED, epoch);
-            batches = Some(w.batcher.epoch(&w.train, &order, SEED, epoch));
-        }
-        let batches = batches.as_ref().context("every epoch starts at slot 0")?;
-        let build = || batches.batch(slot * w.batch_size, w.batch_size);
+        let position = BatchPosition {
+            round: step / FULL_DATA_BATCHES,
+            index: step % FULL_DATA_BATCHES,
+            step: step as u64,
+        };
+        // The task builds an epoch's order and augmentation draws at its first batch: inside the
+        // end-to-end timer, as in training.
+        let build = || w.task.train_batch(position);
         // End to end: the batch is built inside the timer.
         let start = Instant::now();
         objective.set_current(build());

@@ -2,12 +2,11 @@
 //! batches of the generated data set through `ember-train`'s own objective and step rules.
 
 use anyhow::Context;
-use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use clap::ValueEnum;
-use ember_data::{Augmentation, DeviceImages, GeneratedConfig, ImageBatcher, Normalization};
+use ember_data::{Augmentation, GeneratedConfig, ImageBatcher, Normalization};
 use ember_models::{AnyClassifier, SmallCnnConfig, TwoLayerTransformerConfig};
-use ember_train::{BatchObjective, DeviceChoice};
+use ember_train::{DeviceChoice, EvalSplit, ImageClassification, Task, TaskObjective, TrainData};
 use serde::{Deserialize, Serialize};
 
 /// Batches in the "full data" that snapshot methods (SVRG, VAMO) average over at the start of an
@@ -70,12 +69,10 @@ pub struct Workload {
     pub device: Device,
     pub model: AnyClassifier,
     pub batch_size: usize,
-    /// `FULL_DATA_BATCHES × batch_size` images on the device: the full data of snapshot methods,
-    /// and the epochs of the end-to-end loop.
-    pub train: DeviceImages,
-    /// CIFAR's crop + flip augmentation, as `ember train` uses on natural images.
-    pub batcher: ImageBatcher,
-    loss_fn: CrossEntropyLoss,
+    /// Image classification of `FULL_DATA_BATCHES × batch_size` images on the device, with
+    /// CIFAR's crop + flip augmentation as `ember train` uses on natural images: the full data of
+    /// snapshot methods, and the epochs of the end-to-end loop (seed 0).
+    pub task: ImageClassification<AnyClassifier>,
 }
 
 impl Workload {
@@ -92,30 +89,31 @@ impl Workload {
             ..GeneratedConfig::default()
         }
         .generate()?;
-        let batcher = ImageBatcher::new(
-            Normalization::fit(&split.train),
-            Some(Augmentation::cifar()),
-        );
-        let train = batcher.upload(&split.train, &device);
-        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let data = TrainData {
+            batcher: ImageBatcher::new(
+                Normalization::fit(&split.train),
+                Some(Augmentation::cifar()),
+            ),
+            train: split.train,
+            test: split.test,
+            eval_split: EvalSplit::Test,
+        };
+        let task = ImageClassification::new(&data, batch_size, batch_size, 0, &device)?;
         Ok(Self {
             kind,
             choice,
             device,
             model,
             batch_size,
-            train,
-            batcher,
-            loss_fn,
+            task,
         })
     }
 
     /// The training objective over this workload's data, with full-data batch 0 as the current
     /// mini-batch; it counts the passes run through it.
-    pub fn objective(&self) -> BatchObjective<'_> {
-        let mut objective =
-            BatchObjective::new(&self.loss_fn, &self.train, &self.batcher, self.batch_size);
-        objective.set_current(self.batcher.eval_batch(&self.train, 0, self.batch_size));
+    pub fn objective(&self) -> TaskObjective<'_, ImageClassification<AnyClassifier>> {
+        let mut objective = TaskObjective::new(&self.task);
+        objective.set_current(self.task.full_batch(0));
         objective
     }
 

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_train::{read_metrics, MetricsRecord, TrainSummary};
-use serde::{Deserialize, Serialize};
+use ember_train::{EvalSplit, MetricsRecord, RecordKind, RunSummary};
+use serde::Serialize;
 
 use super::{ArmSpec, CompareSpec};
 use crate::plot::{LegendPosition, LinePlot};
@@ -43,7 +43,8 @@ pub struct EpochPoint {
     pub epoch: usize,
     pub wall_time_s: MeanStd,
     pub train_loss: Spread,
-    pub test_accuracy: Spread,
+    /// The evaluation's accuracy (NaN where a line has none).
+    pub eval_accuracy: Spread,
 }
 
 /// What the report says about one arm.
@@ -56,12 +57,14 @@ pub struct ArmResult {
     pub pending: Option<String>,
     /// Seeds whose run finished.
     pub seeds: Vec<u64>,
-    pub final_test_accuracy: Option<MeanStd>,
-    pub best_test_accuracy: Option<MeanStd>,
+    /// The split the runs evaluated on (test unless the spec holds out a validation split).
+    pub eval_split: EvalSplit,
+    pub final_eval_accuracy: Option<MeanStd>,
+    pub best_eval_accuracy: Option<MeanStd>,
     pub final_train_loss: Option<MeanStd>,
-    pub final_test_loss: Option<MeanStd>,
+    pub final_eval_loss: Option<MeanStd>,
     pub wall_time_s: Option<MeanStd>,
-    pub images_per_s: Option<MeanStd>,
+    pub items_per_s: Option<MeanStd>,
     pub forward_passes_per_step: Option<f64>,
     pub backward_passes_per_step: Option<f64>,
     /// Per epoch, over the finished seeds (min and max alongside the mean).
@@ -92,35 +95,29 @@ pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmRes
                     if !run.summary().exists() {
                         continue;
                     }
-                    let fail = |path: &Path, message: String| ReportError {
-                        path: path.to_path_buf(),
-                        message,
+                    let fail = |e: ember_train::RunFileError| ReportError {
+                        path: e.path.clone(),
+                        message: e.message,
                     };
-                    let text = std::fs::read(run.summary())
-                        .map_err(|e| fail(&run.summary(), e.to_string()))?;
-                    #[derive(Deserialize)]
-                    struct File {
-                        summary: TrainSummary,
-                    }
-                    let file: File = serde_json::from_slice(&text)
-                        .map_err(|e| fail(&run.summary(), format!("unreadable summary: {e}")))?;
-                    if file.summary.epochs != spec.train.epochs {
+                    let Some((summary, config)) = run.read_summary().map_err(fail)? else {
+                        continue;
+                    };
+                    if summary.rounds != spec.train.epochs {
                         tracing::warn!(
                             "{}: finished {} epochs, the spec asks for {}: left out of the report",
                             run.root().display(),
-                            file.summary.epochs,
+                            summary.rounds,
                             spec.train.epochs
                         );
                         continue;
                     }
-                    let records = read_metrics(&run.metrics())
-                        .map_err(|e| fail(&run.metrics(), e.to_string()))?;
-                    summaries.push(file.summary);
+                    let records = run.read_metrics().map_err(fail)?;
+                    if trained_with.is_none() {
+                        trained_with = recorded_setup(&config);
+                    }
+                    summaries.push(summary);
                     curves.push(records);
                     seeds.push(seed);
-                    if trained_with.is_none() {
-                        trained_with = recorded_setup(&run);
-                    }
                 }
             }
             Ok(summarise(arm, trained_with, seeds, &summaries, &curves))
@@ -128,11 +125,9 @@ pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmRes
         .collect()
 }
 
-/// The optimizer and schedule a finished run recorded in its `config.json` (what it trained with:
-/// in a sweep, the chosen knobs), if readable.
-fn recorded_setup(run: &ember_train::RunDir) -> Option<(serde_json::Value, serde_json::Value)> {
-    let config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.config()).ok()?).ok()?;
+/// The optimizer and schedule a finished run recorded beside its summary (what it trained with:
+/// in a sweep, the chosen knobs).
+fn recorded_setup(config: &serde_json::Value) -> Option<(serde_json::Value, serde_json::Value)> {
     Some((
         config.get("optimizer")?.clone(),
         config.get("scheduler")?.clone(),
@@ -143,23 +138,26 @@ fn summarise(
     arm: &ArmSpec,
     trained_with: Option<(serde_json::Value, serde_json::Value)>,
     seeds: Vec<u64>,
-    summaries: &[TrainSummary],
+    summaries: &[RunSummary],
     curves: &[Vec<MetricsRecord>],
 ) -> ArmResult {
-    let stat = |f: &dyn Fn(&TrainSummary) -> f64| {
+    let stat = |f: &dyn Fn(&RunSummary) -> f64| {
         (!summaries.is_empty()).then(|| MeanStd::of(&summaries.iter().map(f).collect::<Vec<_>>()))
     };
-    let mean = |f: &dyn Fn(&TrainSummary) -> f64| stat(f).map(|s| s.mean);
+    let mean = |f: &dyn Fn(&RunSummary) -> f64| stat(f).map(|s| s.mean);
     let epoch_count = curves
         .iter()
-        .map(|c| c.iter().filter(|r| r.kind == "epoch").count())
+        .map(|c| c.iter().filter(|r| r.kind == RecordKind::Eval).count())
         .min()
         .unwrap_or(0);
     let epochs = (1..=epoch_count)
         .map(|epoch| {
             let lines: Vec<&MetricsRecord> = curves
                 .iter()
-                .filter_map(|c| c.iter().find(|r| r.kind == "epoch" && r.epoch == epoch))
+                .filter_map(|c| {
+                    c.iter()
+                        .find(|r| r.kind == RecordKind::Eval && r.round == epoch)
+                })
                 .collect();
             let spread = |f: &dyn Fn(&MetricsRecord) -> f64| {
                 let values: Vec<f64> = lines.iter().map(|r| f(r)).collect();
@@ -174,7 +172,9 @@ fn summarise(
                 epoch,
                 wall_time_s: spread(&|r: &MetricsRecord| r.wall_time_s).0,
                 train_loss: spread(&|r: &MetricsRecord| r.train_loss),
-                test_accuracy: spread(&|r: &MetricsRecord| r.test_accuracy.unwrap_or(f64::NAN)),
+                eval_accuracy: spread(&|r: &MetricsRecord| {
+                    r.eval_metric("accuracy").unwrap_or(f64::NAN)
+                }),
             }
         })
         .collect();
@@ -195,14 +195,19 @@ fn summarise(
             .unwrap_or_default(),
         pending: arm.pending.clone(),
         seeds,
-        final_test_accuracy: stat(&|s: &TrainSummary| s.final_test_accuracy),
-        best_test_accuracy: stat(&|s: &TrainSummary| s.best_test_accuracy),
-        final_train_loss: stat(&|s: &TrainSummary| s.final_train_loss),
-        final_test_loss: stat(&|s: &TrainSummary| s.final_test_loss),
-        wall_time_s: stat(&|s: &TrainSummary| s.wall_time_s),
-        images_per_s: stat(&|s: &TrainSummary| s.train_images_per_s),
-        forward_passes_per_step: mean(&|s: &TrainSummary| s.forward_passes_per_step),
-        backward_passes_per_step: mean(&|s: &TrainSummary| s.backward_passes_per_step),
+        eval_split: summaries
+            .first()
+            .map_or(EvalSplit::default(), |s| s.final_eval.split),
+        final_eval_accuracy: stat(&|s: &RunSummary| {
+            s.final_eval.metric("accuracy").unwrap_or(f64::NAN)
+        }),
+        best_eval_accuracy: stat(&|s: &RunSummary| s.best_value),
+        final_train_loss: stat(&|s: &RunSummary| s.final_train_loss),
+        final_eval_loss: stat(&|s: &RunSummary| s.final_eval.loss),
+        wall_time_s: stat(&|s: &RunSummary| s.wall_time_s),
+        items_per_s: stat(&|s: &RunSummary| s.items_per_s),
+        forward_passes_per_step: mean(&|s: &RunSummary| s.forward_passes_per_step),
+        backward_passes_per_step: mean(&|s: &RunSummary| s.backward_passes_per_step),
         epochs,
     }
 }
@@ -232,7 +237,11 @@ pub fn render_results(
         spec.train.device,
         spec.seeds,
     );
-    md += "| arm | seeds done | final test accuracy | best test accuracy | final train loss | final test loss | wall time (s) | train images/s | passes/step (fwd + bwd) |\n";
+    let split = results
+        .iter()
+        .find(|r| !r.seeds.is_empty())
+        .map_or(EvalSplit::Test, |r| r.eval_split);
+    md += &format!("| arm | seeds done | final {split} accuracy | best {split} accuracy | final train loss | final {split} loss | wall time (s) | train images/s | passes/step (fwd + bwd) |\n");
     md += "|---|---|---|---|---|---|---|---|---|\n";
     for r in results {
         if let Some(why) = &r.pending {
@@ -251,12 +260,12 @@ pub fn render_results(
             r.name,
             r.seeds.len(),
             spec.seeds.len(),
-            cell(&r.final_test_accuracy, &|m| m.percent()),
-            cell(&r.best_test_accuracy, &|m| m.percent()),
+            cell(&r.final_eval_accuracy, &|m| m.percent()),
+            cell(&r.best_eval_accuracy, &|m| m.percent()),
             cell(&r.final_train_loss, &|m| m.plain(4)),
-            cell(&r.final_test_loss, &|m| m.plain(4)),
+            cell(&r.final_eval_loss, &|m| m.plain(4)),
             cell(&r.wall_time_s, &|m| m.plain(1)),
-            cell(&r.images_per_s, &|m| m.plain(1)),
+            cell(&r.items_per_s, &|m| m.plain(1)),
             passes,
         );
     }
@@ -344,7 +353,7 @@ pub fn write_plots(
                 }
             };
             let (scale, pick): (f64, fn(&EpochPoint) -> Spread) = if accuracy {
-                (100.0, |p| p.test_accuracy)
+                (100.0, |p| p.eval_accuracy)
             } else {
                 (1.0, |p| p.train_loss)
             };

@@ -56,7 +56,7 @@ impl Experiment<'_> {
             Some(sweeps) => sweeps.iter().map(|s| s.chosen_setting().cloned()).collect(),
             None => vec![Some(Setting::new()); spec.arms.len()],
         };
-        self.refuse_changed(&self.planned_finals(&spec, &settings))?;
+        self.refuse_changed(&self.planned_finals(&spec, &settings)?)?;
         let failed = if report_only {
             Vec::new()
         } else {
@@ -102,7 +102,7 @@ impl Experiment<'_> {
             };
             for &seed in &spec.seeds {
                 let run = spec.run_dir(self.runs_dir, arm, seed);
-                match spec.finished_epochs(&run) {
+                match run.finished_rounds() {
                     Some(epochs) if epochs == spec.train.epochs => {
                         tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
                         continue;
@@ -122,8 +122,15 @@ impl Experiment<'_> {
                     }
                     _ => {}
                 }
-                let Some(run_spec) = spec.run_spec(arm, seed, setting) else {
-                    continue;
+                // A final run that cannot be built is a failure the caller sees, never a gap
+                // in the report.
+                let run_spec = match spec.run_spec(arm, seed, setting) {
+                    Ok(run_spec) => run_spec,
+                    Err(e) => {
+                        tracing::error!("{} seed {seed}: {e:#}", arm.name);
+                        failed.push(format!("{} seed {seed}: {e:#}", arm.name));
+                        continue;
+                    }
                 };
                 tracing::info!(
                     "{} seed {seed}: training into {}",
@@ -165,23 +172,21 @@ impl Experiment<'_> {
         &self,
         spec: &CompareSpec,
         settings: &[Option<Setting>],
-    ) -> Vec<(String, RunDir, RunSpec)> {
+    ) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
         let mut planned = Vec::new();
         for (arm, setting) in spec.arms.iter().zip(settings) {
             let Some(setting) = setting.as_ref().filter(|_| arm.pending.is_none()) else {
                 continue;
             };
             for &seed in &spec.seeds {
-                if let Some(run) = spec.run_spec(arm, seed, setting) {
-                    planned.push((
-                        format!("{} seed {seed}", arm.name),
-                        spec.run_dir(self.runs_dir, arm, seed),
-                        run,
-                    ));
-                }
+                planned.push((
+                    format!("{} seed {seed}", arm.name),
+                    spec.run_dir(self.runs_dir, arm, seed),
+                    spec.run_spec(arm, seed, setting)?,
+                ));
             }
         }
-        planned
+        Ok(planned)
     }
 
     /// Every run folder that already holds a run must have been trained with what the spec asks of

@@ -41,12 +41,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_train::{NonFinitePolicy, RunDir, TrainSettings, TrainSummary};
+use ember_train::{Budget, EvalSplit, NonFinitePolicy, RunDir, TrainSettings};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::spec::{
-    DataSpec, DatasetSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec,
+    DataSpec, DatasetSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec,
 };
 use crate::sweep::{self, Setting, Space, SweepSection};
 
@@ -345,21 +345,17 @@ impl CompareSpec {
         }
         for (i, arm) in self.arms.iter().enumerate() {
             if arm.choice.is_some() {
-                let run = self
-                    .run_spec(arm, self.seeds[0], &Setting::new())
-                    .expect("the data set parsed above");
+                let run = match self.unchecked_run(
+                    arm,
+                    &Setting::new(),
+                    self.seeds[0],
+                    EvalSplit::Test,
+                ) {
+                    Ok(run) => run,
+                    Err(e) => return bad(&format!("arm[{i}]"), format!("{e:#}")),
+                };
                 if let Err(e) = run.validate() {
-                    let field = match e.field {
-                        "device" => "train.device".to_string(),
-                        "pixel_noise" | "train_subset" | "test_subset" => {
-                            format!("data.{}", e.field)
-                        }
-                        "lr" | "min_lr" | "max_lr" | "step_epochs" | "gamma" => {
-                            format!("arm[{i}].scheduler.{}", e.field)
-                        }
-                        field => format!("arm[{i}].optimizer.{field}"),
-                    };
-                    return bad(&field, e.message);
+                    return bad(&spec_field(i, e.field), e.message);
                 }
             }
         }
@@ -373,34 +369,68 @@ impl CompareSpec {
 
     /// The run of `arm` with `seed` and a sweep's chosen `setting` (empty: the arm as written):
     /// the shared sections, the arm's tables, the seed; no progress bar; in a sweep, trained on
-    /// the training set less the validation split and evaluated on the test set. `None` for a
-    /// pending arm without tables or a data set that does not parse.
-    pub fn run_spec(&self, arm: &ArmSpec, seed: u64, setting: &Setting) -> Option<RunSpec> {
-        let choice = arm
-            .choice
-            .as_ref()?
-            .with_setting(setting, self.train.batch_size)
-            .ok()?;
-        self.run_with(&choice, seed, EvalSet::Test)
+    /// the training set less the validation split and evaluated on the test set. An arm that is
+    /// pending, or whose setting does not give a valid optimizer, is an error naming the arm.
+    pub fn run_spec(&self, arm: &ArmSpec, seed: u64, setting: &Setting) -> anyhow::Result<RunSpec> {
+        self.run_with(arm, setting, seed, EvalSplit::Test)
     }
 
     /// The run of one sweep trial of `arm`: the first seed, evaluated on the validation split.
     pub fn trial_spec(&self, arm: &ArmSpec, setting: &Setting) -> anyhow::Result<RunSpec> {
+        self.run_with(arm, setting, self.seeds[0], EvalSplit::Validation)
+    }
+
+    /// [`Self::unchecked_run`], checked: an error names the arm and the spec field.
+    fn run_with(
+        &self,
+        arm: &ArmSpec,
+        setting: &Setting,
+        seed: u64,
+        evaluate: EvalSplit,
+    ) -> anyhow::Result<RunSpec> {
+        let run = self.unchecked_run(arm, setting, seed, evaluate)?;
+        // Checked here, not only when the file was read: a sweep's chosen setting lands in the
+        // tables after that.
+        run.validate().map_err(|e| {
+            let index = self
+                .arms
+                .iter()
+                .position(|a| a.name == arm.name)
+                .unwrap_or(0);
+            anyhow::anyhow!(
+                "arm `{}`: `{}`: {}",
+                arm.name,
+                spec_field(index, e.field),
+                e.message
+            )
+        })?;
+        Ok(run)
+    }
+
+    /// The run of `arm` with `setting` and `seed`, evaluated on `evaluate` in a sweep (else on
+    /// test), before [`RunSpec::validate`].
+    fn unchecked_run(
+        &self,
+        arm: &ArmSpec,
+        setting: &Setting,
+        seed: u64,
+        evaluate: EvalSplit,
+    ) -> anyhow::Result<RunSpec> {
         let choice = arm
             .choice
             .as_ref()
             .ok_or_else(|| anyhow::anyhow!("arm `{}` is pending", arm.name))?
             .with_setting(setting, self.train.batch_size)
             .map_err(|e| anyhow::anyhow!("arm `{}`: {e}", arm.name))?;
-        self.run_with(&choice, self.seeds[0], EvalSet::Validation)
-            .ok_or_else(|| anyhow::anyhow!("data set `{}` does not parse", self.data.dataset))
-    }
-
-    fn run_with(&self, choice: &ArmChoice, seed: u64, evaluate: EvalSet) -> Option<RunSpec> {
+        let dataset = self
+            .data
+            .dataset
+            .parse()
+            .map_err(|e| anyhow::anyhow!("data.dataset `{}`: {e}", self.data.dataset))?;
         let run = RunSpec {
             model: self.model.clone(),
             data: DataSpec {
-                dataset: self.data.dataset.parse().ok()?,
+                dataset,
                 data_dir: self
                     .data
                     .data_dir
@@ -419,13 +449,15 @@ impl CompareSpec {
                 evaluate: if self.sweep.is_some() {
                     evaluate
                 } else {
-                    EvalSet::Test
+                    EvalSplit::Test
                 },
             },
             optimizer: choice.optimizer.clone(),
             scheduler: choice.scheduler.clone(),
             train: TrainSettings {
-                epochs: self.train.epochs,
+                budget: Budget::Epochs {
+                    epochs: self.train.epochs,
+                },
                 batch_size: self.train.batch_size,
                 eval_batch_size: self.train.eval_batch_size.unwrap_or(256),
                 seed,
@@ -434,8 +466,9 @@ impl CompareSpec {
                 on_nonfinite: NonFinitePolicy::default(),
             },
             device: self.train.device.clone(),
-        };
-        Some(run.with_seed(seed))
+        }
+        .with_seed(seed);
+        Ok(run)
     }
 
     /// The run folder of `arm` with `seed` under `runs_dir`.
@@ -446,19 +479,17 @@ impl CompareSpec {
                 .join(format!("{}-s{seed}", arm.name)),
         )
     }
+}
 
-    /// The epochs `run` finished, if its `summary.json` says it finished. A run that finished more
-    /// epochs than the spec asks for must not be resumed: that would rewrite its summary for a
-    /// model trained longer than the spec says.
-    pub fn finished_epochs(&self, run: &RunDir) -> Option<usize> {
-        #[derive(Deserialize)]
-        struct File {
-            summary: TrainSummary,
+/// Where in a spec file the field a run's check names lies, for arm `index`.
+fn spec_field(index: usize, field: &str) -> String {
+    match field {
+        "device" => "train.device".to_string(),
+        "pixel_noise" | "train_subset" | "test_subset" => format!("data.{field}"),
+        "lr" | "min_lr" | "max_lr" | "step_epochs" | "gamma" => {
+            format!("arm[{index}].scheduler.{field}")
         }
-        std::fs::read(run.summary())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
-            .map(|f| f.summary.epochs)
+        field => format!("arm[{index}].optimizer.{field}"),
     }
 }
 
@@ -507,6 +538,22 @@ pending = "needs a model that does not exist yet"
     }
 
     #[test]
+    fn a_final_run_that_cannot_be_built_is_an_error_naming_arm_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = CompareSpec::load(&write(dir.path(), SPEC)).unwrap();
+        // A setting whose value the optimizer refuses (a sweep's choice written into the tables)
+        // must fail the final run loudly: it used to be skipped without a word.
+        let setting = Setting::from([("optimizer.momentum".to_string(), -1.0)]);
+        let err = spec.run_spec(&spec.arms[0], 0, &setting).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains("arm `sgd`") && text.contains("momentum"),
+            "{text}"
+        );
+        assert!(spec.run_spec(&spec.arms[0], 0, &Setting::new()).is_ok());
+    }
+
+    #[test]
     fn an_arm_becomes_the_run_the_same_flags_describe() {
         use clap::Parser;
         #[derive(Parser)]
@@ -541,7 +588,10 @@ pending = "needs a model that does not exist yet"
                 "arm {arm}"
             );
         }
-        assert!(spec.run_spec(&spec.arms[2], 0, &Setting::new()).is_none());
+        let pending = spec
+            .run_spec(&spec.arms[2], 0, &Setting::new())
+            .unwrap_err();
+        assert!(pending.to_string().contains("is pending"), "{pending}");
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::str::FromStr;
 use ember_data::{split_validation, CifarKind, DataError, GeneratedConfig, Split};
 use serde::{Deserialize, Serialize};
 
+use ember_train::EvalSplit;
+
 use super::SpecError;
 
 /// The data a run trains and is evaluated on: which set, where its files are, which part of it,
@@ -28,7 +30,7 @@ pub struct DataSpec {
     pub validation: Option<Holdout>,
     /// What each epoch is evaluated on: the test set, or the validation split (which then must
     /// exist). Hyper-parameters are selected on the validation split; the test set is for reports.
-    pub evaluate: EvalSet,
+    pub evaluate: EvalSplit,
 }
 
 /// A validation split: `size` training images, class-balanced, chosen by `seed` (fixed for a
@@ -37,17 +39,6 @@ pub struct DataSpec {
 pub struct Holdout {
     pub size: usize,
     pub seed: u64,
-}
-
-/// The images an epoch is evaluated on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum EvalSet {
-    /// The data set's test half.
-    #[default]
-    Test,
-    /// The validation split held out of the training half.
-    Validation,
 }
 
 impl DataSpec {
@@ -68,7 +59,7 @@ impl DataSpec {
                 ),
             ));
         }
-        if self.evaluate == EvalSet::Validation && self.validation.is_none() {
+        if self.evaluate == EvalSplit::Validation && self.validation.is_none() {
             return Err(SpecError::new(
                 "evaluate",
                 "evaluating on the validation split needs one (a validation size)",
@@ -97,8 +88,8 @@ impl DataSpec {
         Ok(Split {
             train,
             test: match self.evaluate {
-                EvalSet::Test => split.test,
-                EvalSet::Validation => validation,
+                EvalSplit::Test => split.test,
+                EvalSplit::Validation => validation,
             },
         })
     }

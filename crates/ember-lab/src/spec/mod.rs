@@ -9,7 +9,7 @@ mod optimizer;
 mod run;
 mod scheduler;
 
-pub use dataset::{DataSpec, DatasetSpec, EvalSet, Holdout};
+pub use dataset::{DataSpec, DatasetSpec, Holdout};
 pub use model::{ModelSpec, TokenPoolSpec, TransformerSpec};
 pub use optimizer::OptimizerSpec;
 pub use run::{Prepared, RunSpec};

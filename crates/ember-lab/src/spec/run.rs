@@ -2,12 +2,13 @@ use anyhow::Context;
 use burn::prelude::{Device, Module};
 use ember_data::{Augmentation, ImageBatcher, Normalization, Split};
 use ember_models::AnyClassifier;
-use ember_train::{DeviceChoice, RunDir, TrainData, TrainParts, TrainSettings, TrainSummary};
+use ember_train::{
+    DeviceChoice, EvalSplit, ImageClassification, RunDir, RunSummary, TrainData, TrainParts,
+    TrainSettings,
+};
 use serde::Serialize;
 
-use super::{
-    DataSpec, DatasetSpec, EvalSet, Holdout, ModelSpec, OptimizerSpec, SchedulerSpec, SpecError,
-};
+use super::{DataSpec, DatasetSpec, Holdout, ModelSpec, OptimizerSpec, SchedulerSpec, SpecError};
 use crate::spec::TransformerSpec;
 
 /// One training run, complete: what `ember train`'s flags and an experiment arm (for one seed)
@@ -107,17 +108,14 @@ impl RunSpec {
             "data: {} train / {} {} images of {}x{}x{}, {} classes (loaded in {:.1}s)",
             train.len(),
             test.len(),
-            match self.data.evaluate {
-                EvalSet::Test => "test",
-                EvalSet::Validation => "validation",
-            },
+            self.data.evaluate,
             shape.channels,
             shape.height,
             shape.width,
             train.num_classes(),
             loading.elapsed().as_secs_f64()
         );
-        self.train.validate(train.len()).map_err(SpecError::from)?;
+        self.train.validate().map_err(SpecError::from)?;
         let batcher = ImageBatcher::new(
             Normalization::fit(&train),
             self.data.augments().then(Augmentation::cifar),
@@ -132,6 +130,7 @@ impl RunSpec {
             data: TrainData {
                 train,
                 test,
+                eval_split: self.data.evaluate,
                 batcher,
             },
             model,
@@ -139,40 +138,47 @@ impl RunSpec {
     }
 
     /// Trains the run into `run` (continuing it from its newest checkpoint with `resume`).
-    pub fn train(&self, run: &RunDir, resume: bool) -> anyhow::Result<TrainSummary> {
+    pub fn train(&self, run: &RunDir, resume: bool) -> anyhow::Result<RunSummary> {
         let Prepared {
             device_choice,
             device,
             data,
             model,
         } = self.prepare()?;
-        let steps_per_epoch = self.train.steps_per_epoch(data.train.len());
+        let task = ImageClassification::new(
+            &data,
+            self.train.batch_size,
+            self.train.eval_batch_size,
+            self.train.seed,
+            &device,
+        )
+        .map_err(SpecError::from)?;
+        let plan = ember_train::Task::plan(&task, &self.train.budget).map_err(SpecError::from)?;
+        let steps_per_epoch = plan.steps_per_round;
         let parts = TrainParts {
             model,
             optimizer: self.optimizer.build_rule(self.train.batch_size)?,
-            scheduler: self
-                .scheduler
-                .build(steps_per_epoch * self.train.epochs, steps_per_epoch)?,
+            scheduler: self.scheduler.build(plan.total_steps(), steps_per_epoch)?,
             schedule_spans_run: self
                 .scheduler
                 .spans_run()
                 .then(|| self.scheduler.name().to_string()),
         };
         tracing::info!(
-            "training {} ({} parameters) with {} on {device_choice} for {} epochs, run folder {}",
+            "training {} ({} parameters) with {} on {device_choice} for {} rounds of {} steps, run folder {}",
             self.model.type_name(),
             parts.model.num_params(),
             self.optimizer.name(),
-            self.train.epochs,
+            plan.rounds,
+            plan.steps_per_round,
             run.root().display()
         );
         Ok(ember_train::train(
             run,
             &self.config_json(),
             &self.train,
-            &data,
+            &task,
             parts,
-            &device,
             resume,
         )?)
     }
@@ -206,7 +212,7 @@ struct RunConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     validation: Option<&'a Holdout>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    evaluate: Option<EvalSet>,
+    evaluate: Option<EvalSplit>,
     augment: bool,
     optimizer: &'a OptimizerSpec,
     scheduler: &'a SchedulerSpec,

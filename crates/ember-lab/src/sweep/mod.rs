@@ -26,7 +26,7 @@ pub mod space;
 
 use std::path::{Path, PathBuf};
 
-use ember_train::{read_metrics, write_atomically, RunDir, TrainError, TrainSummary};
+use ember_train::{write_atomically, EvalSplit, RecordKind, RunDir, TrainError};
 use serde::{Deserialize, Serialize};
 
 pub use space::{Dimension, Setting, Space};
@@ -190,31 +190,33 @@ fn read_outcome(spec: &CompareSpec, run: &RunDir) -> anyhow::Result<TrialOutcome
     if let Ok(text) = std::fs::read_to_string(run.root().join(DIVERGED_FILE)) {
         return Ok(TrialOutcome::Diverged(text.trim().to_string()));
     }
-    #[derive(Deserialize)]
-    struct File {
-        summary: TrainSummary,
-    }
-    let Ok(bytes) = std::fs::read(run.summary()) else {
+    let Some((summary, _)) = run.read_summary()? else {
         return Ok(TrialOutcome::Missing);
     };
-    let file: File = serde_json::from_slice(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: unreadable summary: {e}", run.summary().display()))?;
-    if file.summary.epochs != spec.train.epochs {
+    if summary.rounds != spec.train.epochs {
         return Ok(TrialOutcome::Missing);
     }
     let reached_target = match spec.sweep.as_ref().and_then(|s| s.target_accuracy) {
-        Some(target) => read_metrics(&run.metrics())?
+        Some(target) => run
+            .read_metrics()?
             .iter()
-            .filter(|r| r.kind == "epoch")
-            .find(|r| r.test_accuracy.is_some_and(|a| a >= target))
+            .filter(|r| r.kind == RecordKind::Eval)
+            .find(|r| r.eval_metric("accuracy").is_some_and(|a| a >= target))
             .map(|r| (r.wall_time_s, r.step)),
         None => None,
     };
+    if summary.final_eval.split != EvalSplit::Validation {
+        anyhow::bail!(
+            "{}: the trial evaluated on the {} split, a sweep chooses on validation",
+            run.summary().display(),
+            summary.final_eval.split
+        );
+    }
     Ok(TrialOutcome::Finished {
-        validation_accuracy: file.summary.final_test_accuracy,
-        validation_loss: file.summary.final_test_loss,
+        validation_accuracy: summary.final_eval.metric("accuracy").unwrap_or(f64::NAN),
+        validation_loss: summary.final_eval.loss,
         reached_target,
-        wall_time_s: file.summary.wall_time_s,
+        wall_time_s: summary.wall_time_s,
     })
 }
 
