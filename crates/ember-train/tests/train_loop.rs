@@ -2,12 +2,15 @@
 //! End-to-end tests of the training loop on tiny data: learning happens, files are written, and a
 //! resumed run reproduces an uninterrupted one exactly.
 
+mod common;
+
 use burn::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use common::train;
 use ember_data::{ImageBatcher, ImageSet, ImageShape, Normalization};
 use ember_models::{SmallCnn, SmallCnnConfig};
 use ember_optim::{
@@ -15,29 +18,9 @@ use ember_optim::{
     VamoConfig,
 };
 use ember_train::{
-    Budget, CheckpointStore, EvalSplit, ImageClassification, MetricsRecord, RecordKind, RunDir,
-    RunSummary, StepRule, TrainData, TrainError, TrainParts, TrainSettings,
+    Budget, CheckpointStore, EvalSplit, MetricsRecord, RecordKind, RunDir, StepRule, TrainData,
+    TrainError, TrainParts, TrainSettings,
 };
-
-/// The loop on image classification of `data`, as the lab builds it.
-fn train(
-    run: &RunDir,
-    config: &serde_json::Value,
-    settings: &TrainSettings,
-    data: &TrainData,
-    parts: TrainParts<SmallCnn>,
-    device: &Device,
-    resume: bool,
-) -> Result<RunSummary, TrainError> {
-    let task = ImageClassification::new(
-        data,
-        settings.batch_size,
-        settings.eval_batch_size,
-        settings.seed,
-        device,
-    )?;
-    ember_train::train(run, config, settings, &task, parts, resume)
-}
 
 /// 2 classes of 8×8 grey images: class 0 is bright in the top half, class 1 in the bottom half,
 /// with deterministic pseudo-random noise on top.

@@ -11,33 +11,11 @@ use burn::nn::{Linear, LinearConfig};
 use burn::optim::AdamConfig;
 use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
+use common::train;
 use ember_data::{epoch_order, Augmentation, ImageBatcher, ImageSet, ImageShape, Normalization};
-use ember_models::{SmallCnn, SmallCnnConfig};
+use ember_models::SmallCnnConfig;
 use ember_optim::{Batch, ClosureOptimizer, Objective, ZoSgdConfig};
-use ember_train::{
-    Budget, DeviceChoice, EvalSplit, ImageClassification, RunDir, RunSummary, TrainData,
-    TrainError, TrainParts, TrainSettings,
-};
-
-/// The loop on image classification of `data`, as the lab builds it.
-fn train(
-    run: &RunDir,
-    config: &serde_json::Value,
-    settings: &TrainSettings,
-    data: &TrainData,
-    parts: TrainParts<SmallCnn>,
-    device: &Device,
-    resume: bool,
-) -> Result<RunSummary, TrainError> {
-    let task = ImageClassification::new(
-        data,
-        settings.batch_size,
-        settings.eval_batch_size,
-        settings.seed,
-        device,
-    )?;
-    ember_train::train(run, config, settings, &task, parts, resume)
-}
+use ember_train::{Budget, DeviceChoice, EvalSplit, RunDir, TrainData, TrainParts, TrainSettings};
 
 /// Two 1×8×8 classes (bright left vs bright right half).
 fn tiny_set(n: usize) -> ImageSet {

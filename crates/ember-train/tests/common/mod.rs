@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests that run on the wgpu backend.
+//! Helpers shared by the integration tests (each test binary uses some of them).
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,4 +94,24 @@ fn is_software_driver(path: &Path) -> bool {
         && (name.starts_with("lvp_icd")
             || text.contains("libvulkan_lvp")
             || text.to_lowercase().contains("swiftshader"))
+}
+
+/// The loop on image classification of `data`, as the lab builds it.
+pub fn train(
+    run: &ember_train::RunDir,
+    config: &serde_json::Value,
+    settings: &ember_train::TrainSettings,
+    data: &ember_train::TrainData,
+    parts: ember_train::TrainParts<ember_models::SmallCnn>,
+    device: &burn::prelude::Device,
+    resume: bool,
+) -> Result<ember_train::RunSummary, ember_train::TrainError> {
+    let task = ember_train::ImageClassification::new(
+        data,
+        settings.batch_size,
+        settings.eval_batch_size,
+        settings.seed,
+        device,
+    )?;
+    ember_train::train(run, config, settings, &task, parts, resume)
 }
