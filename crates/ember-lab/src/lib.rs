@@ -7,6 +7,7 @@ pub mod bench;
 pub mod compare;
 pub mod flags;
 pub mod lr_find;
+pub mod markdown;
 pub mod plot;
 pub mod provenance;
 pub mod signgd_study;

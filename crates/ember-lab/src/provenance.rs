@@ -22,6 +22,22 @@ pub fn commit() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The machine a report was measured on: the CPU model (`/proc/cpuinfo`, as `lscpu` names it)
+/// and the logical CPUs this process may use, e.g. `Intel(R) Xeon(R) Processor, 2 CPUs`.
+pub fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{model}, {cpus} CPUs")
+}
+
 /// `words` as one shell command line, each quoted where the shell needs it.
 pub fn shell_command<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
     words

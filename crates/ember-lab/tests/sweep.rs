@@ -1,7 +1,9 @@
 #![cfg(feature = "flex")]
 //! A tuned comparison end to end on tiny generated data: trials on the validation split, the best
 //! one chosen, final runs on every seed evaluated on the test set, a diverged trial stopped and
-//! kept, everything skipped when run again, and a changed search space refused.
+//! kept, everything skipped when run again, and a changed search space refused; the report's
+//! budget warning, differences to the reference, time to target, results.json, and a re-render
+//! from the runs kept beside the report.
 
 use std::path::Path;
 
@@ -10,6 +12,8 @@ use ember_lab::compare::{default_out, Experiment};
 const SPEC: &str = r#"
 name = "tiny-sweep"
 seeds = [0, 1]
+reference = "sgd"
+target = { accuracy = 0.05 }
 [model]
 kind = "mlp"
 hidden = [8]
@@ -106,6 +110,53 @@ fn a_sweep_chooses_on_validation_and_reports_finals_on_test() {
         "{report}"
     );
     assert!(written.plots.iter().any(|p| p.ends_with("sensitivity.png")));
+
+    // adam is trained as written (one trial) while sgd searched three: the report says so.
+    assert!(
+        report.contains(
+            "> **Warning.** Unequal budgets: trials planned — `adam` 1 against 3 for the other arms"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("## Against `sgd`"), "{report}");
+    assert!(
+        report.contains("- adam − sgd: ") && report.contains("paired over 2 seeds."),
+        "{report}"
+    );
+    assert!(
+        report.contains("## Time to 5.0 % test accuracy"),
+        "{report}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["spec"], "tiny-sweep");
+    assert!(json["machine"].as_str().is_some_and(|m| m.contains("CPUs")));
+    assert_eq!(json["arms"][1]["runs"].as_array().unwrap().len(), 2);
+    assert_eq!(json["versus_reference"][0]["arm"], "adam");
+    assert_eq!(json["versus_reference"][0]["final_value"]["kind"], "paired");
+    // The per-seed numbers of results.json are the runs' own.
+    let final_adam = |seed: u64| -> f64 {
+        let s: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(root.join(format!("adam-s{seed}/summary.json"))).unwrap(),
+        )
+        .unwrap();
+        s["summary"]["final_eval"]["accuracy"].as_f64().unwrap()
+    };
+    assert_eq!(json["arms"][1]["runs"][1]["final_value"], final_adam(1));
+    let mean = json["arms"][1]["final_value"]["mean"].as_f64().unwrap();
+    assert!((mean - 0.5 * (final_adam(0) + final_adam(1))).abs() < 1e-12);
+
+    // The runs' small files are kept beside the report, checkpoints never.
+    let kept = out.join("runs/tiny-sweep");
+    assert!(kept.join("adam-s1/metrics.jsonl").is_file());
+    assert!(kept.join("trials/sgd-t2/diverged.txt").is_file());
+    assert!(!kept.join("adam-s1/checkpoints").exists());
+    // With the runs folder gone, --report-only renders the same report from them.
+    let moved = dir.path().join("runs-moved");
+    std::fs::rename(&runs, &moved).unwrap();
+    let again = experiment.run(true).unwrap();
+    assert_eq!(std::fs::read_to_string(&again.results).unwrap(), report);
+    std::fs::rename(&moved, &runs).unwrap();
 
     // Run again: every trial and final run is skipped (nothing retrained, the diverged trial too).
     let before = std::fs::read(root.join("sgd-s1/metrics.jsonl")).unwrap();

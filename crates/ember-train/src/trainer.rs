@@ -488,6 +488,8 @@ impl<T: Task> Rounds<'_, T> {
             forward_passes_per_step: forward,
             backward_passes_per_step: backward,
             skipped_steps: self.state.skipped_steps + self.driver.skipped,
+            // A state that cannot be serialised could not be checkpointed either; leave it out.
+            optimizer_state_bytes: self.optimizer.to_bytes().ok().map(|b| b.len() as u64),
         })
     }
 

@@ -1,12 +1,20 @@
-//! Experiments: a spec of arms × seeds ([`CompareSpec`]), running it ([`Experiment`]) and its
-//! report (`results.md` and plots with the spread over seeds).
+//! Experiments: a spec of arms × seeds ([`CompareSpec`]), running it ([`Experiment`]), its numbers
+//! ([`Results`]: means with intervals, differences to a reference arm, time to target) and its
+//! report (`results.md`, `results.json`, plots, and the runs' small files beside them).
 
+mod archive;
 mod report;
+mod results;
 mod run;
 mod spec;
 
-pub use report::{
-    collect_results, render_results, write_plots, ArmResult, EpochPoint, ReportError, Spread,
+pub use archive::{archive_runs, archived_runs};
+pub use report::{render_results, write_plots, write_results_json};
+pub use results::{
+    collect_results, ArmBudget, ArmResult, Band, Reached, ReportError, Results, RoundPoint,
+    SeedRun, TimeToTarget, VersusReference,
 };
 pub use run::{default_out, Experiment, Written};
-pub use spec::{ArmChoice, ArmSpec, CompareSpec, CompareSpecError, DataSection, TrainSection};
+pub use spec::{
+    ArmChoice, ArmSpec, CompareSpec, CompareSpecError, DataSection, Target, TrainSection,
+};

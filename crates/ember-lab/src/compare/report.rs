@@ -1,231 +1,118 @@
-//! An experiment's report: from the finished runs of every arm, `results.md` with the spread over
-//! seeds, and plots.
+//! An experiment's report, drawn from its [`Results`]: `results.md` (the budget, per arm the means
+//! with 95 % intervals, each arm against the reference, the time to target), `results.json` (the
+//! same numbers for other tools) and the plots.
 
 use std::path::{Path, PathBuf};
 
-use ember_train::{EvalSplit, MetricsRecord, RecordKind, RunSummary};
-use serde::Serialize;
+use ember_train::write_atomically;
 
-use super::{ArmSpec, CompareSpec};
+use super::results::{ArmResult, Band, ReportError, Results, RoundPoint};
+use super::CompareSpec;
+use crate::markdown::Table;
 use crate::plot::{LegendPosition, LinePlot};
-use crate::stats::MeanStd;
+use crate::stats::{Difference, MeanCi, MedianRange, PairingKind};
 
-/// How a report cell shows a mean over seeds.
-trait Cell {
-    fn percent(&self) -> String;
-    fn plain(&self, digits: usize) -> String;
+/// How the report prints values of one metric: accuracies in percent (differences in points),
+/// anything else plain.
+#[derive(Clone, Copy)]
+struct Format {
+    percent: bool,
+    digits: usize,
 }
 
-impl Cell for MeanStd {
-    fn percent(&self) -> String {
-        if self.n > 1 {
-            format!("{:.2} ± {:.2} %", 100.0 * self.mean, 100.0 * self.std)
-        } else {
-            format!("{:.2} %", 100.0 * self.mean)
+impl Format {
+    fn of_metric(metric: &str) -> Self {
+        Format {
+            percent: metric == "accuracy",
+            digits: 4,
         }
     }
 
-    fn plain(&self, digits: usize) -> String {
-        if self.n > 1 {
-            format!("{:.digits$} ± {:.digits$}", self.mean, self.std)
-        } else {
-            format!("{:.digits$}", self.mean)
+    fn plain(digits: usize) -> Self {
+        Format {
+            percent: false,
+            digits,
         }
     }
-}
 
-/// A metric over seeds: mean and standard deviation, minimum, maximum.
-pub type Spread = (MeanStd, f64, f64);
+    fn number(self, v: f64) -> String {
+        if self.percent {
+            format!("{:.2}", 100.0 * v)
+        } else {
+            format!("{:.*}", self.digits, v)
+        }
+    }
 
-/// One epoch of one arm over its seeds.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EpochPoint {
-    pub epoch: usize,
-    pub wall_time_s: MeanStd,
-    pub train_loss: Spread,
-    /// The evaluation's accuracy (NaN where a line has none).
-    pub eval_accuracy: Spread,
-}
+    /// `49.25 % [48.10, 50.40]`: the mean and its interval (the mean alone for one seed).
+    fn mean_ci(self, m: &MeanCi) -> String {
+        let unit = if self.percent { " %" } else { "" };
+        match (m.lo, m.hi) {
+            (Some(lo), Some(hi)) => format!(
+                "{}{unit} [{}, {}]",
+                self.number(m.mean),
+                self.number(lo),
+                self.number(hi)
+            ),
+            _ => format!("{}{unit}", self.number(m.mean)),
+        }
+    }
 
-/// What the report says about one arm.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ArmResult {
-    pub name: String,
-    /// The arm's optimizer and schedule, every knob resolved (JSON), for the report.
-    pub setup: String,
-    /// Why it did not run, for a pending arm (the numbers are then absent).
-    pub pending: Option<String>,
-    /// Seeds whose run finished.
-    pub seeds: Vec<u64>,
-    /// The split the runs evaluated on (test unless the spec holds out a validation split).
-    pub eval_split: EvalSplit,
-    pub final_eval_accuracy: Option<MeanStd>,
-    pub best_eval_accuracy: Option<MeanStd>,
-    pub final_train_loss: Option<MeanStd>,
-    pub final_eval_loss: Option<MeanStd>,
-    pub wall_time_s: Option<MeanStd>,
-    pub items_per_s: Option<MeanStd>,
-    pub forward_passes_per_step: Option<f64>,
-    pub backward_passes_per_step: Option<f64>,
-    /// Per epoch, over the finished seeds (min and max alongside the mean).
-    pub epochs: Vec<EpochPoint>,
-}
-
-/// A report input that cannot be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {message}", path.display())]
-pub struct ReportError {
-    pub path: PathBuf,
-    pub message: String,
-}
-
-/// Collects the finished runs of every arm (`summary.json` present, for the spec's epoch count)
-/// under `runs_dir`.
-pub fn collect_results(spec: &CompareSpec, runs_dir: &Path) -> Result<Vec<ArmResult>, ReportError> {
-    spec.arms
-        .iter()
-        .map(|arm| {
-            let mut summaries = Vec::new();
-            let mut curves = Vec::new();
-            let mut seeds = Vec::new();
-            let mut trained_with = None;
-            if arm.pending.is_none() {
-                for &seed in &spec.seeds {
-                    let run = spec.run_dir(runs_dir, arm, seed);
-                    if !run.summary().exists() {
-                        continue;
-                    }
-                    let fail = |e: ember_train::RunFileError| ReportError {
-                        path: e.path.clone(),
-                        message: e.message,
-                    };
-                    let Some((summary, config)) = run.read_summary().map_err(fail)? else {
-                        continue;
-                    };
-                    if summary.rounds != spec.train.epochs {
-                        tracing::warn!(
-                            "{}: finished {} epochs, the spec asks for {}: left out of the report",
-                            run.root().display(),
-                            summary.rounds,
-                            spec.train.epochs
-                        );
-                        continue;
-                    }
-                    let records = run.read_metrics().map_err(fail)?;
-                    if trained_with.is_none() {
-                        trained_with = recorded_setup(&config);
-                    }
-                    summaries.push(summary);
-                    curves.push(records);
-                    seeds.push(seed);
-                }
-            }
-            Ok(summarise(arm, trained_with, seeds, &summaries, &curves))
-        })
-        .collect()
-}
-
-/// The optimizer and schedule a finished run recorded beside its summary (what it trained with:
-/// in a sweep, the chosen knobs).
-fn recorded_setup(config: &serde_json::Value) -> Option<(serde_json::Value, serde_json::Value)> {
-    Some((
-        config.get("optimizer")?.clone(),
-        config.get("scheduler")?.clone(),
-    ))
-}
-
-fn summarise(
-    arm: &ArmSpec,
-    trained_with: Option<(serde_json::Value, serde_json::Value)>,
-    seeds: Vec<u64>,
-    summaries: &[RunSummary],
-    curves: &[Vec<MetricsRecord>],
-) -> ArmResult {
-    let stat = |f: &dyn Fn(&RunSummary) -> f64| {
-        (!summaries.is_empty()).then(|| MeanStd::of(&summaries.iter().map(f).collect::<Vec<_>>()))
-    };
-    let mean = |f: &dyn Fn(&RunSummary) -> f64| stat(f).map(|s| s.mean);
-    let epoch_count = curves
-        .iter()
-        .map(|c| c.iter().filter(|r| r.kind == RecordKind::Eval).count())
-        .min()
-        .unwrap_or(0);
-    let epochs = (1..=epoch_count)
-        .map(|epoch| {
-            let lines: Vec<&MetricsRecord> = curves
-                .iter()
-                .filter_map(|c| {
-                    c.iter()
-                        .find(|r| r.kind == RecordKind::Eval && r.round == epoch)
-                })
-                .collect();
-            let spread = |f: &dyn Fn(&MetricsRecord) -> f64| {
-                let values: Vec<f64> = lines.iter().map(|r| f(r)).collect();
-                let (lo, hi) = values
-                    .iter()
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-                        (lo.min(v), hi.max(v))
-                    });
-                (MeanStd::of(&values), lo, hi)
-            };
-            EpochPoint {
-                epoch,
-                wall_time_s: spread(&|r: &MetricsRecord| r.wall_time_s).0,
-                train_loss: spread(&|r: &MetricsRecord| r.train_loss),
-                eval_accuracy: spread(&|r: &MetricsRecord| {
-                    r.eval_metric("accuracy").unwrap_or(f64::NAN)
-                }),
-            }
-        })
-        .collect();
-    ArmResult {
-        name: arm.name.clone(),
-        setup: arm
-            .choice
-            .as_ref()
-            .map(|c| {
-                let (optimizer, scheduler) = trained_with.clone().unwrap_or_else(|| {
-                    (
-                        serde_json::to_value(&c.optimizer).expect("specs serialise"),
-                        serde_json::to_value(&c.scheduler).expect("specs serialise"),
-                    )
-                });
-                format!("optimizer {optimizer}, scheduler {scheduler}")
-            })
-            .unwrap_or_default(),
-        pending: arm.pending.clone(),
-        seeds,
-        eval_split: summaries
-            .first()
-            .map_or(EvalSplit::default(), |s| s.final_eval.split),
-        final_eval_accuracy: stat(&|s: &RunSummary| {
-            s.final_eval.metric("accuracy").unwrap_or(f64::NAN)
-        }),
-        best_eval_accuracy: stat(&|s: &RunSummary| s.best_value),
-        final_train_loss: stat(&|s: &RunSummary| s.final_train_loss),
-        final_eval_loss: stat(&|s: &RunSummary| s.final_eval.loss),
-        wall_time_s: stat(&|s: &RunSummary| s.wall_time_s),
-        items_per_s: stat(&|s: &RunSummary| s.items_per_s),
-        forward_passes_per_step: mean(&|s: &RunSummary| s.forward_passes_per_step),
-        backward_passes_per_step: mean(&|s: &RunSummary| s.backward_passes_per_step),
-        epochs,
+    /// `−2.10 points [−3.40, −0.80]`.
+    fn difference(self, d: &Difference) -> String {
+        let unit = if self.percent { " points" } else { "" };
+        format!(
+            "{}{unit} [{}, {}]",
+            signed(&self.number(d.mean)),
+            signed(&self.number(d.lo)),
+            signed(&self.number(d.hi))
+        )
     }
 }
 
-/// `results.md`: the spec, a table with one row per arm (pending arms included), the plots.
-pub fn render_results(
-    spec: &CompareSpec,
-    spec_path: &Path,
-    results: &[ArmResult],
-    provenance: &str,
-) -> String {
+/// A number with an explicit sign (`+0.30`, `−1.20`), as differences are read.
+fn signed(number: &str) -> String {
+    match number.strip_prefix('-') {
+        Some(rest) => format!("−{rest}"),
+        None => format!("+{number}"),
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "p < 0.001".into()
+    } else {
+        format!("p = {p:.3}")
+    }
+}
+
+fn median_range(m: &MedianRange, digits: usize) -> String {
+    format!(
+        "{:.digits$} [{:.digits$}, {:.digits$}]",
+        m.median, m.min, m.max
+    )
+}
+
+fn cell(value: &Option<MeanCi>, format: Format) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| "–".into(), |m| format.mean_ci(m))
+}
+
+/// `results.md`: the spec, the budget, a table with one row per arm (pending arms included), the
+/// differences to the reference, the time to target, the setups, the plots.
+pub fn render_results(spec: &CompareSpec, spec_path: &Path, results: &Results) -> String {
+    let (split, selection) = results.judged_by();
+    let metric = selection.metric.as_str();
+    let value_format = Format::of_metric(metric);
     let mut md = format!("# {}\n\n", spec.name);
     if !spec.description.is_empty() {
         md += &format!("{}\n\n", spec.description.trim());
     }
     md += &format!(
-        "Generated by `ember compare {}` ({provenance}). Model `{}` {}; data `{}`{}{}{}; {} epochs, batch {}, device `{}`; seeds {:?}. Mean ± sample standard deviation over the finished seeds.\n\n",
+        "Generated by `ember compare {}` (commit {}; {}). Model `{}` {}; data `{}`{}{}{}; {} epochs, batch {}, device `{}`; seeds {:?}.\n\n",
         spec_path.display(),
+        results.commit,
+        results.machine,
         spec.model.kind(),
         serde_json::to_string(&spec.model).expect("specs serialise"),
         spec.data.dataset,
@@ -237,40 +124,73 @@ pub fn render_results(
         spec.train.device,
         spec.seeds,
     );
-    let split = results
-        .iter()
-        .find(|r| !r.seeds.is_empty())
-        .map_or(EvalSplit::Test, |r| r.eval_split);
-    md += &format!("| arm | seeds done | final {split} accuracy | best {split} accuracy | final train loss | final {split} loss | wall time (s) | train images/s | passes/step (fwd + bwd) |\n");
-    md += "|---|---|---|---|---|---|---|---|---|\n";
-    for r in results {
+    md += &render_budget(spec, results);
+    md += &format!(
+        "Cells are the mean over the finished seeds with its 95 % confidence interval in brackets \
+         (Student t with n − 1 degrees of freedom: with 5 seeds a bootstrap has too few distinct \
+         resamples to cover honestly). {} is the {split} split.\n\n",
+        if split == ember_train::EvalSplit::Validation {
+            "Evaluation"
+        } else {
+            "Evaluation, never used for selection,"
+        }
+    );
+    let reference = results.reference.as_deref();
+    let mut table = Table::new([
+        "arm".to_string(),
+        "seeds done".into(),
+        format!("final {split} {metric}"),
+        format!("best {split} {metric}"),
+        "final train loss".into(),
+        format!("final {split} loss"),
+        "wall time (s)".into(),
+        "train images/s".into(),
+        match reference {
+            Some(r) => format!("time/step ÷ `{r}`"),
+            None => "time/step ÷ reference".into(),
+        },
+        "optimizer state (bytes/param)".into(),
+        "passes/step (fwd + bwd)".into(),
+    ]);
+    for r in &results.arms {
         if let Some(why) = &r.pending {
-            md += &format!("| {} | – | pending: {why} | | | | | | |\n", r.name);
+            table.row([r.name.clone(), "–".into(), format!("pending: {why}")]);
             continue;
         }
-        let cell = |v: &Option<MeanStd>, f: &dyn Fn(&MeanStd) -> String| {
-            v.as_ref().map(f).unwrap_or_else(|| "–".into())
+        let ratio = if Some(r.name.as_str()) == reference && !r.runs.is_empty() {
+            "1.00".to_string()
+        } else {
+            results
+                .versus_reference
+                .iter()
+                .find(|v| v.arm == r.name)
+                .and_then(|v| v.step_time_ratio)
+                .map_or_else(|| "–".into(), |x| format!("{x:.2}"))
         };
         let passes = match (r.forward_passes_per_step, r.backward_passes_per_step) {
             (Some(f), Some(b)) => format!("{f:.2} + {b:.2}"),
             _ => "–".into(),
         };
-        md += &format!(
-            "| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |\n",
-            r.name,
-            r.seeds.len(),
-            spec.seeds.len(),
-            cell(&r.final_eval_accuracy, &|m| m.percent()),
-            cell(&r.best_eval_accuracy, &|m| m.percent()),
-            cell(&r.final_train_loss, &|m| m.plain(4)),
-            cell(&r.final_eval_loss, &|m| m.plain(4)),
-            cell(&r.wall_time_s, &|m| m.plain(1)),
-            cell(&r.items_per_s, &|m| m.plain(1)),
+        table.row([
+            r.name.clone(),
+            format!("{}/{}", r.runs.len(), results.seeds.len()),
+            cell(&r.final_value, value_format),
+            cell(&r.best_value, value_format),
+            cell(&r.final_train_loss, Format::plain(4)),
+            cell(&r.final_eval_loss, Format::plain(4)),
+            cell(&r.wall_time_s, Format::plain(1)),
+            cell(&r.items_per_s, Format::plain(1)),
+            ratio,
+            r.state_bytes_per_param
+                .map_or_else(|| "–".into(), |b| format!("{b:.1}")),
             passes,
-        );
+        ]);
     }
+    md += &table.render();
+    md += &render_versus(results, value_format, split, metric);
+    md += &render_time_to_target(results, split);
     md += "\nArms as their runs trained (every knob, defaults included):\n\n";
-    for r in results {
+    for r in &results.arms {
         md += &format!(
             "- `{}`: {}\n",
             r.name,
@@ -281,105 +201,276 @@ pub fn render_results(
             }
         );
     }
-    md += "\n";
-    for (file, title) in PLOTS.iter().map(|(f, t, _, _)| (f, t)) {
-        md += &format!("![{title}]({file})\n");
+    md +=
+        "\nEvery number above is also in `results.json`; the runs' small files (config, metrics, \
+           summary) are in `runs/`, so `ember compare SPEC --report-only` re-renders this report \
+           without training.\n\n";
+    for plot in PLOTS {
+        md += &format!("![{}]({})\n", plot.title(split, metric), plot.file);
     }
     md
 }
 
-/// The plots of a report: file, title, x = wall time (else epoch), y = accuracy (else train loss).
-const PLOTS: [(&str, &str, bool, bool); 4] = [
-    (
-        "test-accuracy-vs-epoch.png",
-        "test accuracy vs epoch",
-        false,
-        true,
-    ),
-    (
-        "train-loss-vs-epoch.png",
-        "train loss vs epoch",
-        false,
-        false,
-    ),
-    (
-        "test-accuracy-vs-wall.png",
-        "test accuracy vs wall time",
-        true,
-        true,
-    ),
-    (
-        "train-loss-vs-wall.png",
-        "train loss vs wall time",
-        true,
-        false,
-    ),
+/// The budget line, and a loud warning for every way the arms' budgets differ.
+fn render_budget(spec: &CompareSpec, results: &Results) -> String {
+    let trials = {
+        let planned: Vec<usize> = results.budgets.iter().map(|b| b.trials_planned).collect();
+        if spec.sweep.is_none() {
+            "no search (each arm trained as written)".to_string()
+        } else if planned.iter().all(|&n| Some(&n) == planned.first()) {
+            format!(
+                "{} trial(s) per arm searched on validation (spaces in the Search section)",
+                planned.first().copied().unwrap_or(0)
+            )
+        } else {
+            let each: Vec<String> = results
+                .budgets
+                .iter()
+                .map(|b| format!("`{}` {}", b.arm, b.trials_planned))
+                .collect();
+            format!("trials per arm {}", each.join(", "))
+        }
+    };
+    let mut md = format!(
+        "**Budget**: {trials}; then every arm's setting trained for {} epochs of batch {} on each \
+         of {} seeds.\n\n",
+        results.rounds,
+        results.batch_size,
+        results.seeds.len()
+    );
+    for warning in &results.warnings {
+        md += &format!("> **Warning.** {warning}\n\n");
+    }
+    md
+}
+
+/// Each arm against the reference: a table and one sentence per arm.
+fn render_versus(
+    results: &Results,
+    format: Format,
+    split: ember_train::EvalSplit,
+    metric: &str,
+) -> String {
+    let Some(reference) = &results.reference else {
+        return String::new();
+    };
+    let mut md = format!(
+        "\n## Against `{reference}`\n\nArm − `{reference}` in the final {split} {metric}, with its \
+         95 % interval and the two-sided p-value of no difference: a paired t test over the seeds \
+         both finished (a seed gives every arm the same initialisation and data order), Welch's t \
+         test when fewer than two seeds pair.\n\n"
+    );
+    let mut table = Table::new([
+        "arm".to_string(),
+        format!("Δ final {split} {metric} [95 % CI]"),
+        "p".into(),
+        "test".into(),
+    ]);
+    let mut readings = Vec::new();
+    for v in &results.versus_reference {
+        match &v.final_value {
+            Some(d) => {
+                let test = match d.kind {
+                    PairingKind::Paired => format!("paired over {} seeds", d.n),
+                    PairingKind::Welch => format!("Welch, df {:.1}", d.df),
+                };
+                table.row([
+                    v.arm.clone(),
+                    format.difference(d),
+                    p_value(d.p_value),
+                    test.clone(),
+                ]);
+                readings.push(format!(
+                    "- {} − {reference}: {}, {}, {test}.",
+                    v.arm,
+                    format.difference(d),
+                    p_value(d.p_value)
+                ));
+            }
+            None => {
+                table.row([
+                    v.arm.clone(),
+                    "– (fewer than two seeds)".into(),
+                    "–".into(),
+                    "–".into(),
+                ]);
+            }
+        }
+    }
+    md += &table.render();
+    if !readings.is_empty() {
+        md += "\n";
+        md += &readings.join("\n");
+        md += "\n";
+    }
+    md
+}
+
+/// Per arm the steps and seconds to the spec's target over the seeds that reached it.
+fn render_time_to_target(results: &Results, split: ember_train::EvalSplit) -> String {
+    let Some(target) = results.target else {
+        return String::new();
+    };
+    let md = format!(
+        "\n## Time to {}\n\nThe first evaluation (end of an epoch) at the target: median \
+         [min, max] over the seeds that reached it; seconds are training wall time, evaluation \
+         included.\n\n",
+        target.describe(split)
+    );
+    let mut table = Table::new(["arm", "seeds reached", "steps", "seconds"]);
+    for r in results.arms.iter().filter(|r| r.pending.is_none()) {
+        match &r.time_to_target {
+            Some(t) => table.row([
+                r.name.clone(),
+                format!("{}/{}", t.reached, t.of),
+                t.steps
+                    .as_ref()
+                    .map_or_else(|| "not reached".into(), |m| median_range(m, 0)),
+                t.seconds
+                    .as_ref()
+                    .map_or_else(|| "not reached".into(), |m| median_range(m, 1)),
+            ]),
+            None => table.row([r.name.clone(), "–".into(), "–".into(), "–".into()]),
+        };
+    }
+    md + &table.render()
+}
+
+/// `results.json`: every number of the report, with the spec's name, the commit and the machine.
+pub fn write_results_json(results: &Results, out: &Path) -> Result<PathBuf, ReportError> {
+    let path = out.join("results.json");
+    let fail = |message: String| ReportError {
+        path: path.clone(),
+        message,
+    };
+    let json = serde_json::to_vec_pretty(results).map_err(|e| fail(e.to_string()))?;
+    write_atomically(&path, &json).map_err(|e| fail(e.to_string()))?;
+    Ok(path)
+}
+
+/// One plot of a report.
+struct PlotKind {
+    file: &'static str,
+    /// x = mean wall time (else epoch).
+    wall: bool,
+    /// y = the evaluation's selection metric (else train loss).
+    eval: bool,
+}
+
+impl PlotKind {
+    fn title(&self, split: ember_train::EvalSplit, metric: &str) -> String {
+        let y = if self.eval {
+            format!("{split} {metric}")
+        } else {
+            "train loss".into()
+        };
+        format!("{y} vs {}", if self.wall { "wall time" } else { "epoch" })
+    }
+}
+
+/// The plots of a report. The file names say "test-accuracy" for the evaluation metric whatever
+/// its split, so that links to existing reports keep working.
+const PLOTS: [PlotKind; 4] = [
+    PlotKind {
+        file: "test-accuracy-vs-epoch.png",
+        wall: false,
+        eval: true,
+    },
+    PlotKind {
+        file: "train-loss-vs-epoch.png",
+        wall: false,
+        eval: false,
+    },
+    PlotKind {
+        file: "test-accuracy-vs-wall.png",
+        wall: true,
+        eval: true,
+    },
+    PlotKind {
+        file: "train-loss-vs-wall.png",
+        wall: true,
+        eval: false,
+    },
 ];
 
-/// Writes the report's plots into `out`: one line per arm (mean over seeds), shaded min–max band.
-/// Call it after `results.md` is written: a plot that cannot be drawn is logged as a warning and
-/// left out of the returned list, never an error that loses the report.
-pub fn write_plots(
-    spec: &CompareSpec,
-    results: &[ArmResult],
-    out: &Path,
-) -> Result<Vec<PathBuf>, ReportError> {
+/// Writes the report's plots into `out`: one line per arm (mean over seeds), a light min–max band
+/// and a darker band for the mean's 95 % interval. Call it after `results.md` is written: a plot
+/// that cannot be drawn is logged as a warning and left out of the returned list, never an error
+/// that loses the report.
+pub fn write_plots(spec: &CompareSpec, results: &Results, out: &Path) -> Vec<PathBuf> {
     let mut written = Vec::new();
-    let ran: Vec<&ArmResult> = results.iter().filter(|r| !r.epochs.is_empty()).collect();
+    let ran: Vec<&ArmResult> = results
+        .arms
+        .iter()
+        .filter(|r| !r.rounds.is_empty())
+        .collect();
     if ran.is_empty() {
-        return Ok(written);
+        return written;
     }
-    for (file, title, wall, accuracy) in PLOTS {
-        let mut plot = LinePlot::new(format!("{}: {title}", spec.name))
-            .x_label(if wall { "wall time (s)" } else { "epoch" })
-            .y_label(if accuracy {
-                "test accuracy (%)"
-            } else {
-                "train loss"
-            })
-            .log_y(!accuracy)
-            // Accuracy curves rise and loss curves fall: keep the legend off their ends.
-            .legend(if accuracy {
-                LegendPosition::LowerRight
-            } else {
-                LegendPosition::UpperRight
-            });
+    let (split, selection) = results.judged_by();
+    let percent = selection.metric == "accuracy";
+    for kind in PLOTS {
+        let y_label = match (kind.eval, percent) {
+            (true, true) => format!("{split} accuracy (%)"),
+            (true, false) => format!("{split} {}", selection.metric),
+            (false, _) => "train loss".into(),
+        };
+        let rising = kind.eval && selection.higher_is_better;
+        let mut plot = LinePlot::new(format!(
+            "{}: {}",
+            spec.name,
+            kind.title(split, &selection.metric)
+        ))
+        .x_label(if kind.wall { "wall time (s)" } else { "epoch" })
+        .y_label(y_label)
+        .log_y(!kind.eval)
+        // Rising curves end upper right and falling ones lower right: keep the legend off.
+        .legend(if rising {
+            LegendPosition::LowerRight
+        } else {
+            LegendPosition::UpperRight
+        });
+        let scale = if kind.eval && percent { 100.0 } else { 1.0 };
         for r in &ran {
-            let x = |p: &EpochPoint| {
-                if wall {
-                    p.wall_time_s.mean
+            let x = |p: &RoundPoint| {
+                if kind.wall {
+                    p.wall_time_s
                 } else {
-                    p.epoch as f64
+                    p.round as f64
                 }
             };
-            let (scale, pick): (f64, fn(&EpochPoint) -> Spread) = if accuracy {
-                (100.0, |p| p.eval_accuracy)
-            } else {
-                (1.0, |p| p.train_loss)
+            let pick = |p: &RoundPoint| -> Band {
+                if kind.eval {
+                    p.eval_value
+                } else {
+                    p.train_loss
+                }
             };
             let line = r
-                .epochs
+                .rounds
                 .iter()
-                .map(|p| (x(p), scale * pick(p).0.mean))
+                .map(|p| (x(p), scale * pick(p).mean))
                 .collect();
-            let band = r
-                .epochs
+            let range = r
+                .rounds
                 .iter()
-                .map(|p| {
-                    let (_, lo, hi) = pick(p);
-                    (x(p), scale * lo, scale * hi)
-                })
+                .map(|p| (x(p), scale * pick(p).min, scale * pick(p).max))
                 .collect();
-            plot = plot.series(r.name.clone(), line).band(band);
+            let interval = r
+                .rounds
+                .iter()
+                .map(|p| (x(p), scale * pick(p).ci_lo, scale * pick(p).ci_hi))
+                .collect();
+            plot = plot.series(r.name.clone(), line).band(range).band(interval);
         }
-        let path = out.join(file);
+        let path = out.join(kind.file);
         // results.md holds the numbers; a plot that cannot be drawn (no font, say) only warns.
         match plot.write(&path) {
             Ok(()) => written.push(path),
             Err(e) => tracing::warn!("plot {} not drawn: {e}", path.display()),
         }
     }
-    Ok(written)
+    written
 }
 
 #[cfg(test)]
@@ -387,9 +478,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_show_the_spread_only_over_several_seeds() {
-        assert_eq!(MeanStd::of(&[0.4, 0.5, 0.6]).percent(), "50.00 ± 10.00 %");
-        assert_eq!(MeanStd::of(&[0.25]).percent(), "25.00 %");
-        assert_eq!(MeanStd::of(&[1.0, 2.0]).plain(2), "1.50 ± 0.71");
+    fn cells_show_the_interval_only_over_several_seeds() {
+        let percent = Format::of_metric("accuracy");
+        let three = MeanCi::of(&[0.4, 0.5, 0.6]).unwrap();
+        // t_{0.975,2} = 4.303: 0.5 ± 4.303 · 0.1 / √3 = 0.5 ± 0.2484.
+        assert_eq!(percent.mean_ci(&three), "50.00 % [25.16, 74.84]");
+        assert_eq!(percent.mean_ci(&MeanCi::of(&[0.25]).unwrap()), "25.00 %");
+        assert_eq!(
+            Format::plain(2).mean_ci(&MeanCi::of(&[1.0, 1.0]).unwrap()),
+            "1.00 [1.00, 1.00]"
+        );
+    }
+
+    #[test]
+    fn differences_read_with_their_sign_and_unit() {
+        let d = crate::stats::paired_difference(&[0.50, 0.52, 0.49], &[0.52, 0.53, 0.52]).unwrap();
+        let text = Format::of_metric("accuracy").difference(&d);
+        assert!(text.starts_with("−2.00 points ["), "{text}");
+        assert_eq!(signed("0.30"), "+0.30");
+        assert_eq!(p_value(0.0004), "p < 0.001");
+        assert_eq!(p_value(0.0123), "p = 0.012");
     }
 }

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use ember_train::{write_atomically, RunDir};
 
-use super::{collect_results, render_results, write_plots, CompareSpec};
+use super::{
+    archive_runs, archived_runs, collect_results, render_results, write_plots, write_results_json,
+    CompareSpec,
+};
 use crate::spec::RunSpec;
 use crate::sweep::{self, ArmSweep, Setting};
 
@@ -28,10 +31,36 @@ pub struct Written {
 
 impl Experiment<'_> {
     /// Trains what is missing (nothing with `report_only`), then writes the report from the runs
-    /// that finished. A run that fails is reported at the end, after the others ran and the report
-    /// was written.
+    /// that finished and keeps their small files beside it. A run that fails is reported at the
+    /// end, after the others ran and the report was written. With `report_only` and no runs of
+    /// the spec under `runs_dir`, the report is re-rendered from the runs kept beside it.
     pub fn run(&self, report_only: bool) -> anyhow::Result<Written> {
         let spec = CompareSpec::load(self.spec_path)?;
+        let kept = archived_runs(self.out);
+        let runs_dir = if report_only
+            && !self.runs_dir.join(&spec.name).is_dir()
+            && kept.join(&spec.name).is_dir()
+        {
+            tracing::info!(
+                "no runs of `{}` under {}: reporting the runs kept in {}",
+                spec.name,
+                self.runs_dir.display(),
+                kept.display()
+            );
+            kept.as_path()
+        } else {
+            self.runs_dir
+        };
+        let this = Experiment {
+            spec_path: self.spec_path,
+            runs_dir,
+            out: self.out,
+        };
+        this.run_from(&spec, report_only)
+    }
+
+    fn run_from(&self, spec: &CompareSpec, report_only: bool) -> anyhow::Result<Written> {
+        let spec = spec.clone();
         // A sweep's trials first: their choice is what the final runs train with.
         let sweeps = match &spec.sweep {
             Some(section) => {
@@ -62,11 +91,18 @@ impl Experiment<'_> {
         } else {
             self.train_missing(&spec, &settings)
         };
-        let results = collect_results(&spec, self.runs_dir)?;
+        let results = collect_results(
+            &spec,
+            self.runs_dir,
+            sweeps.as_deref(),
+            crate::provenance::commit(),
+            crate::provenance::machine(),
+        )?;
         std::fs::create_dir_all(self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
-        let provenance = format!("commit {}", crate::provenance::commit());
-        let mut markdown = render_results(&spec, self.spec_path, &results, &provenance);
+        archive_runs(self.runs_dir, &spec.name, self.out)?;
+        write_results_json(&results, self.out)?;
+        let mut markdown = render_results(&spec, self.spec_path, &results);
         if let (Some(section), Some(sweeps)) = (&spec.sweep, &sweeps) {
             markdown += "\n";
             markdown += &sweep::render(&spec, section, sweeps);
@@ -74,7 +110,7 @@ impl Experiment<'_> {
         let results_path = self.out.join("results.md");
         write_atomically(&results_path, markdown.as_bytes())
             .with_context(|| format!("writing {}", results_path.display()))?;
-        let mut plots = write_plots(&spec, &results, self.out)?;
+        let mut plots = write_plots(&spec, &results, self.out);
         if let Some(sweeps) = &sweeps {
             plots.extend(sweep::write_sensitivity_plot(&spec, sweeps, self.out));
         }

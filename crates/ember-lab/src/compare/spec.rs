@@ -4,7 +4,9 @@
 //! ```toml
 //! name = "fashion-mnist-mlp"
 //! description = "SGD vs VAMO on an MLP"
-//! seeds = [0, 1]
+//! seeds = [0, 1, 2, 3, 4]
+//! reference = "sgd"            # optional: every other arm's difference to it is tested
+//! target = { accuracy = 0.8 }  # optional: steps and seconds to reach it ({ loss = 0.5 } also)
 //!
 //! [model]
 //! kind = "mlp"                 # cnn (widths, convs_per_stage), mlp (hidden), transformer (...)
@@ -65,6 +67,51 @@ pub struct CompareSpec {
     pub arms: Vec<ArmSpec>,
     /// Present for a tuned comparison (see [`crate::sweep`]).
     pub sweep: Option<SweepSection>,
+    /// The arm every other arm is compared with (differences, tests, cost ratios).
+    pub reference: Option<String>,
+    /// The evaluation value whose first arrival each run's time is measured to.
+    pub target: Option<Target>,
+}
+
+/// An evaluation value to reach: `{ accuracy = 0.8 }` (at or above) or `{ loss = 0.5 }` (at or
+/// below), on the split the runs evaluate on.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Target {
+    Accuracy(f64),
+    Loss(f64),
+}
+
+impl Target {
+    /// The evaluation metric it is a value of.
+    pub fn metric(self) -> &'static str {
+        match self {
+            Target::Accuracy(_) => "accuracy",
+            Target::Loss(_) => "loss",
+        }
+    }
+
+    pub fn value(self) -> f64 {
+        match self {
+            Target::Accuracy(v) | Target::Loss(v) => v,
+        }
+    }
+
+    /// Whether an evaluation's `value` of [`Self::metric`] reached it.
+    pub fn reached_by(self, value: f64) -> bool {
+        match self {
+            Target::Accuracy(t) => value >= t,
+            Target::Loss(t) => value <= t,
+        }
+    }
+
+    /// `50.0 % test accuracy` or `loss 1.40`, for report headers.
+    pub fn describe(self, split: EvalSplit) -> String {
+        match self {
+            Target::Accuracy(t) => format!("{:.1} % {split} accuracy", 100.0 * t),
+            Target::Loss(t) => format!("{split} loss {t}"),
+        }
+    }
 }
 
 /// The file as written; its free-form tables become typed in [`CompareSpec::load`].
@@ -81,6 +128,8 @@ struct SpecFile {
     #[serde(rename = "arm")]
     arms: Vec<ArmFile>,
     sweep: Option<SweepSection>,
+    reference: Option<String>,
+    target: Option<Target>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +331,8 @@ impl CompareSpec {
             train: file.train,
             arms,
             sweep: file.sweep,
+            reference: file.reference,
+            target: file.target,
         };
         spec.validate()?;
         Ok(spec)
@@ -337,6 +388,30 @@ impl CompareSpec {
                     format!("`{}` names two arms", arm.name),
                 );
             }
+        }
+        if let Some(reference) = &self.reference {
+            if !self.runnable_arms().any(|a| &a.name == reference) {
+                let names: Vec<&str> = self.runnable_arms().map(|a| a.name.as_str()).collect();
+                return bad(
+                    "reference",
+                    format!(
+                        "`{reference}` is not an arm that runs (arms: {})",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+        match self.target {
+            Some(Target::Accuracy(t)) if !(t > 0.0 && t <= 1.0) => {
+                return bad(
+                    "target.accuracy",
+                    format!("must be an accuracy in (0, 1], got {t}"),
+                );
+            }
+            Some(Target::Loss(t)) if !(t.is_finite() && t > 0.0) => {
+                return bad("target.loss", format!("must be a positive loss, got {t}"));
+            }
+            _ => {}
         }
         // Everything a run checks before loading data, for one seed of the first runnable arm
         // (the shared sections) and every arm's own tables.

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 pub use space::{Dimension, Setting, Space};
 
 use crate::compare::{ArmSpec, CompareSpec};
+use crate::markdown::Table;
 use crate::plot::{LegendPosition, LinePlot};
 
 /// A spec's `[sweep]` section.
@@ -232,21 +233,24 @@ pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> St
         sweep.validation, spec.seeds[0], sweep.trials, sweep.seed
     );
     let target = sweep.target_accuracy;
-    md += "| arm | searched | trials done (diverged) | chosen | validation accuracy | validation loss |";
+    let mut header: Vec<String> = [
+        "arm",
+        "searched",
+        "trials done (diverged)",
+        "chosen",
+        "validation accuracy",
+        "validation loss",
+    ]
+    .map(String::from)
+    .into();
     if let Some(t) = target {
-        md += &format!(" time to {:.1} % validation accuracy (steps) |", 100.0 * t);
+        header.push(format!(
+            "time to {:.1} % validation accuracy (steps)",
+            100.0 * t
+        ));
     }
-    md += "\n|---|---|---|---|---|---|";
-    if target.is_some() {
-        md += "---|";
-    }
-    md += "\n";
+    let mut table = Table::new(header);
     for (arm, swept) in spec.arms.iter().zip(arms) {
-        let searched: Vec<String> = arm
-            .search
-            .iter()
-            .map(|(path, d)| format!("`{path}` {}", describe(d)))
-            .collect();
         let done = swept
             .trials
             .iter()
@@ -282,23 +286,37 @@ pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> St
             ),
             _ => ("–".into(), "–".into(), "–".into(), "–".into()),
         };
-        md += &format!(
-            "| {} | {} | {done}/{} ({diverged}) | {choice} | {acc} | {loss} |",
-            arm.name,
+        let searched = describe_space(&arm.search);
+        let mut row = vec![
+            arm.name.clone(),
             if searched.is_empty() {
                 "nothing".to_string()
             } else {
-                searched.join(", ")
+                searched
             },
-            swept.trials.len(),
-        );
+            format!("{done}/{} ({diverged})", swept.trials.len()),
+            choice,
+            acc,
+            loss,
+        ];
         if target.is_some() {
-            md += &format!(" {reached} |");
+            row.push(reached);
         }
-        md += "\n";
+        table.row(row);
     }
+    md += &table.render();
     md += "\n![final validation accuracy against learning rate](sensitivity.png)\n";
     md
+}
+
+/// An arm's search space as the reports print it: `` `scheduler.lr` log-uniform [0.001, 0.1] ``,
+/// comma-separated; empty when nothing is searched.
+pub fn describe_space(search: &Space) -> String {
+    search
+        .iter()
+        .map(|(path, d)| format!("`{path}` {}", describe(d)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn describe(d: &Dimension) -> String {

@@ -34,6 +34,10 @@ pub struct RunSummary {
     /// Steps undone in this process because their loss or update was not finite
     /// (`--on-nonfinite skip`).
     pub skipped_steps: u64,
+    /// The optimizer's state at the end, as its checkpoint stores it (bytes): what it costs in
+    /// memory beyond the model. Absent in files written before it was recorded.
+    #[serde(default)]
+    pub optimizer_state_bytes: Option<u64>,
 }
 
 impl RunSummary {
@@ -104,6 +108,7 @@ impl SummaryFileIn {
                 forward_passes_per_step: old.forward_passes_per_step,
                 backward_passes_per_step: old.backward_passes_per_step,
                 skipped_steps: old.skipped_steps,
+                optimizer_state_bytes: None,
             }
         };
         Ok((summary, self.config))

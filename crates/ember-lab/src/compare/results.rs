@@ -1,0 +1,512 @@
+//! An experiment's numbers, gathered from its finished runs: per arm and seed what the run
+//! reported, per arm the means with their 95 % intervals and the time to the spec's target, and
+//! each arm against the spec's reference arm. `results.json` is this, serialised; `results.md`
+//! and the plots are drawn from it (see [`super::report`]).
+
+use std::path::{Path, PathBuf};
+
+use ember_train::{EvalSplit, MetricsRecord, RecordKind, RunSummary, Selection};
+use serde::Serialize;
+
+use super::{ArmSpec, CompareSpec, Target};
+use crate::stats::{paired_difference, welch_difference, Difference, MeanCi, MeanStd, MedianRange};
+use crate::sweep::{ArmSweep, TrialOutcome};
+
+/// A report input that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", path.display())]
+pub struct ReportError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+/// When a run first reached the spec's target.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Reached {
+    pub step: u64,
+    pub wall_time_s: f64,
+}
+
+/// What one finished run (one arm, one seed) reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeedRun {
+    pub seed: u64,
+    /// The final evaluation's selection metric (accuracy for images).
+    pub final_value: f64,
+    /// The best value of the selection metric over the run's evaluations.
+    pub best_value: f64,
+    pub final_train_loss: f64,
+    pub final_eval_loss: f64,
+    pub wall_time_s: f64,
+    pub items_per_s: f64,
+    pub steps: u64,
+    pub num_params: usize,
+    pub optimizer_state_bytes: Option<u64>,
+    /// `None` when the spec names no target or the run never reached it.
+    pub reached_target: Option<Reached>,
+}
+
+/// A value at one round over seeds: mean, min–max, and the mean's 95 % interval (equal to the
+/// mean for one seed).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Band {
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub ci_lo: f64,
+    pub ci_hi: f64,
+}
+
+impl Band {
+    fn of(values: &[f64]) -> Self {
+        let ci = MeanCi::of(values).expect("a round some seed reached");
+        Band {
+            mean: ci.mean,
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            ci_lo: ci.lo.unwrap_or(ci.mean),
+            ci_hi: ci.hi.unwrap_or(ci.mean),
+        }
+    }
+}
+
+/// One round (epoch) of one arm over its seeds.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoundPoint {
+    pub round: usize,
+    pub wall_time_s: f64,
+    pub train_loss: Band,
+    /// The evaluation's selection metric (NaN where a line has none).
+    pub eval_value: Band,
+}
+
+/// How many seeds reached the target, and their steps and seconds to it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct TimeToTarget {
+    pub reached: usize,
+    pub of: usize,
+    pub steps: Option<MedianRange>,
+    pub seconds: Option<MedianRange>,
+}
+
+/// What the report says about one arm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ArmResult {
+    pub name: String,
+    /// The arm's optimizer and schedule, every knob resolved (JSON), for the report.
+    pub setup: String,
+    /// Why it did not run, for a pending arm (the numbers are then absent).
+    pub pending: Option<String>,
+    /// The split the runs evaluated on (test unless the spec holds out a validation split).
+    pub eval_split: EvalSplit,
+    /// The metric the runs are judged by (accuracy for images) and its direction.
+    pub selection: Selection,
+    /// One entry per seed whose run finished.
+    pub runs: Vec<SeedRun>,
+    pub final_value: Option<MeanCi>,
+    pub best_value: Option<MeanCi>,
+    pub final_train_loss: Option<MeanCi>,
+    pub final_eval_loss: Option<MeanCi>,
+    pub wall_time_s: Option<MeanCi>,
+    pub items_per_s: Option<MeanCi>,
+    pub forward_passes_per_step: Option<f64>,
+    pub backward_passes_per_step: Option<f64>,
+    /// The optimizer's checkpointed state over the model's parameter count.
+    pub state_bytes_per_param: Option<f64>,
+    pub time_to_target: Option<TimeToTarget>,
+    /// Per round, over the finished seeds.
+    pub rounds: Vec<RoundPoint>,
+}
+
+impl ArmResult {
+    pub fn seeds(&self) -> Vec<u64> {
+        self.runs.iter().map(|r| r.seed).collect()
+    }
+}
+
+/// One arm against the reference arm.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VersusReference {
+    pub arm: String,
+    /// Arm − reference in the final selection metric; `None` with too few seeds to test.
+    pub final_value: Option<Difference>,
+    /// The arm's mean time per training step over the reference's, from the same runs' train
+    /// throughput (same batch size, evaluation excluded).
+    pub step_time_ratio: Option<f64>,
+}
+
+/// What each arm was given to find and train its setting.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ArmBudget {
+    pub arm: String,
+    /// Trials its search planned (1 for an arm trained as written) and how many finished or
+    /// diverged.
+    pub trials_planned: usize,
+    pub trials_done: usize,
+    /// The search space, as the report prints it (empty: nothing searched).
+    pub searched: String,
+    pub seeds_done: usize,
+}
+
+/// The whole report's numbers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Results {
+    pub spec: String,
+    pub commit: String,
+    pub machine: String,
+    pub rounds: usize,
+    pub batch_size: usize,
+    pub seeds: Vec<u64>,
+    pub reference: Option<String>,
+    pub target: Option<Target>,
+    pub budgets: Vec<ArmBudget>,
+    /// Unequal budgets and other reasons to distrust a comparison, one sentence each.
+    pub warnings: Vec<String>,
+    pub arms: Vec<ArmResult>,
+    pub versus_reference: Vec<VersusReference>,
+}
+
+impl Results {
+    /// The split and selection metric the finished runs share (test accuracy when none ran).
+    pub fn judged_by(&self) -> (EvalSplit, Selection) {
+        self.arms
+            .iter()
+            .find(|a| !a.runs.is_empty())
+            .map_or((EvalSplit::Test, Selection::accuracy()), |a| {
+                (a.eval_split, a.selection.clone())
+            })
+    }
+
+    pub fn arm(&self, name: &str) -> Option<&ArmResult> {
+        self.arms.iter().find(|a| a.name == name)
+    }
+}
+
+/// Reads the finished runs of every arm (`summary.json` present, for the spec's epoch count)
+/// under `runs_dir` and computes the report's numbers; `sweeps` are the arms' searches, when the
+/// spec has one.
+pub fn collect_results(
+    spec: &CompareSpec,
+    runs_dir: &Path,
+    sweeps: Option<&[ArmSweep]>,
+    commit: String,
+    machine: String,
+) -> Result<Results, ReportError> {
+    let arms = spec
+        .arms
+        .iter()
+        .map(|arm| collect_arm(spec, runs_dir, arm))
+        .collect::<Result<Vec<_>, _>>()?;
+    let budgets = budgets(spec, sweeps, &arms);
+    let warnings = budget_warnings(&budgets);
+    let versus_reference = match &spec.reference {
+        Some(reference) => versus(&arms, reference),
+        None => Vec::new(),
+    };
+    Ok(Results {
+        spec: spec.name.clone(),
+        commit,
+        machine,
+        rounds: spec.train.epochs,
+        batch_size: spec.train.batch_size,
+        seeds: spec.seeds.clone(),
+        reference: spec.reference.clone(),
+        target: spec.target,
+        budgets,
+        warnings,
+        arms,
+        versus_reference,
+    })
+}
+
+fn collect_arm(
+    spec: &CompareSpec,
+    runs_dir: &Path,
+    arm: &ArmSpec,
+) -> Result<ArmResult, ReportError> {
+    let mut finished = Vec::new();
+    let mut trained_with = None;
+    if arm.pending.is_none() {
+        for &seed in &spec.seeds {
+            let run = spec.run_dir(runs_dir, arm, seed);
+            if !run.summary().exists() {
+                continue;
+            }
+            let fail = |e: ember_train::RunFileError| ReportError {
+                path: e.path.clone(),
+                message: e.message,
+            };
+            let Some((summary, config)) = run.read_summary().map_err(fail)? else {
+                continue;
+            };
+            if summary.rounds != spec.train.epochs {
+                tracing::warn!(
+                    "{}: finished {} epochs, the spec asks for {}: left out of the report",
+                    run.root().display(),
+                    summary.rounds,
+                    spec.train.epochs
+                );
+                continue;
+            }
+            let records = run.read_metrics().map_err(fail)?;
+            if trained_with.is_none() {
+                trained_with = recorded_setup(&config);
+            }
+            finished.push((seed, summary, records));
+        }
+    }
+    Ok(summarise(arm, spec.target, trained_with, &finished))
+}
+
+/// The optimizer and schedule a finished run recorded beside its summary (what it trained with:
+/// in a sweep, the chosen knobs).
+fn recorded_setup(config: &serde_json::Value) -> Option<(serde_json::Value, serde_json::Value)> {
+    Some((
+        config.get("optimizer")?.clone(),
+        config.get("scheduler")?.clone(),
+    ))
+}
+
+/// The first evaluation of `records` that reaches `target`.
+fn first_reaching(records: &[MetricsRecord], target: Target) -> Option<Reached> {
+    records
+        .iter()
+        .filter(|r| r.kind == RecordKind::Eval)
+        .find(|r| {
+            r.eval
+                .as_ref()
+                .and_then(|e| e.metric(target.metric()))
+                .is_some_and(|v| target.reached_by(v))
+        })
+        .map(|r| Reached {
+            step: r.step,
+            wall_time_s: r.wall_time_s,
+        })
+}
+
+fn summarise(
+    arm: &ArmSpec,
+    target: Option<Target>,
+    trained_with: Option<(serde_json::Value, serde_json::Value)>,
+    finished: &[(u64, RunSummary, Vec<MetricsRecord>)],
+) -> ArmResult {
+    let selection = finished
+        .first()
+        .map_or_else(Selection::accuracy, |(_, s, _)| s.selection.clone());
+    let runs: Vec<SeedRun> = finished
+        .iter()
+        .map(|(seed, s, records)| SeedRun {
+            seed: *seed,
+            final_value: s.final_value(),
+            best_value: s.best_value,
+            final_train_loss: s.final_train_loss,
+            final_eval_loss: s.final_eval.loss,
+            wall_time_s: s.wall_time_s,
+            items_per_s: s.items_per_s,
+            steps: s.steps,
+            num_params: s.num_params,
+            optimizer_state_bytes: s.optimizer_state_bytes,
+            reached_target: target.and_then(|t| first_reaching(records, t)),
+        })
+        .collect();
+    let ci = |f: fn(&SeedRun) -> f64| MeanCi::of(&runs.iter().map(f).collect::<Vec<_>>());
+    let mean = |f: fn(&RunSummary) -> f64| {
+        (!finished.is_empty())
+            .then(|| MeanStd::of(&finished.iter().map(|(_, s, _)| f(s)).collect::<Vec<_>>()).mean)
+    };
+    let state_bytes_per_param = {
+        let per_param: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| Some(r.optimizer_state_bytes? as f64 / r.num_params.max(1) as f64))
+            .collect();
+        (!per_param.is_empty()).then(|| crate::stats::mean(per_param))
+    };
+    let time_to_target = target.filter(|_| !runs.is_empty()).map(|_| {
+        let reached: Vec<Reached> = runs.iter().filter_map(|r| r.reached_target).collect();
+        TimeToTarget {
+            reached: reached.len(),
+            of: runs.len(),
+            steps: MedianRange::of(reached.iter().map(|r| r.step as f64).collect()),
+            seconds: MedianRange::of(reached.iter().map(|r| r.wall_time_s).collect()),
+        }
+    });
+    ArmResult {
+        name: arm.name.clone(),
+        setup: arm
+            .choice
+            .as_ref()
+            .map(|c| {
+                let (optimizer, scheduler) = trained_with.clone().unwrap_or_else(|| {
+                    (
+                        serde_json::to_value(&c.optimizer).expect("specs serialise"),
+                        serde_json::to_value(&c.scheduler).expect("specs serialise"),
+                    )
+                });
+                format!("optimizer {optimizer}, scheduler {scheduler}")
+            })
+            .unwrap_or_default(),
+        pending: arm.pending.clone(),
+        eval_split: finished
+            .first()
+            .map_or(EvalSplit::default(), |(_, s, _)| s.final_eval.split),
+        final_value: ci(|r| r.final_value),
+        best_value: ci(|r| r.best_value),
+        final_train_loss: ci(|r| r.final_train_loss),
+        final_eval_loss: ci(|r| r.final_eval_loss),
+        wall_time_s: ci(|r| r.wall_time_s),
+        items_per_s: ci(|r| r.items_per_s),
+        forward_passes_per_step: mean(|s| s.forward_passes_per_step),
+        backward_passes_per_step: mean(|s| s.backward_passes_per_step),
+        state_bytes_per_param,
+        time_to_target,
+        rounds: rounds(&selection, finished),
+        selection,
+        runs,
+    }
+}
+
+/// Per round, the seeds' wall time, train loss and evaluation, over the rounds every seed has.
+fn rounds(
+    selection: &Selection,
+    finished: &[(u64, RunSummary, Vec<MetricsRecord>)],
+) -> Vec<RoundPoint> {
+    let count = finished
+        .iter()
+        .map(|(_, _, c)| c.iter().filter(|r| r.kind == RecordKind::Eval).count())
+        .min()
+        .unwrap_or(0);
+    (1..=count)
+        .map(|round| {
+            let lines: Vec<&MetricsRecord> = finished
+                .iter()
+                .filter_map(|(_, _, c)| {
+                    c.iter()
+                        .find(|r| r.kind == RecordKind::Eval && r.round == round)
+                })
+                .collect();
+            let values = |f: &dyn Fn(&MetricsRecord) -> f64| -> Vec<f64> {
+                lines.iter().map(|r| f(r)).collect()
+            };
+            RoundPoint {
+                round,
+                wall_time_s: crate::stats::mean(values(&|r| r.wall_time_s)),
+                train_loss: Band::of(&values(&|r| r.train_loss)),
+                eval_value: Band::of(&values(&|r| {
+                    r.eval_metric(&selection.metric).unwrap_or(f64::NAN)
+                })),
+            }
+        })
+        .collect()
+}
+
+/// What each runnable arm was given: its trials (from the search, if any) and finished seeds.
+fn budgets(spec: &CompareSpec, sweeps: Option<&[ArmSweep]>, arms: &[ArmResult]) -> Vec<ArmBudget> {
+    spec.arms
+        .iter()
+        .enumerate()
+        .filter(|(_, arm)| arm.pending.is_none())
+        .map(|(i, arm)| {
+            let sweep = sweeps.and_then(|s| s.get(i));
+            let (trials_planned, trials_done) = match sweep {
+                Some(s) => (
+                    s.trials.len(),
+                    s.trials
+                        .iter()
+                        .filter(|t| t.outcome != TrialOutcome::Missing)
+                        .count(),
+                ),
+                // No search: the arm as written is its one setting.
+                None => (1, 1),
+            };
+            ArmBudget {
+                arm: arm.name.clone(),
+                trials_planned,
+                trials_done,
+                searched: crate::sweep::describe_space(&arm.search),
+                seeds_done: arms[i].runs.len(),
+            }
+        })
+        .collect()
+}
+
+/// One sentence per way the arms' budgets differ: trials planned, trials left unfinished, seeds
+/// finished.
+fn budget_warnings(budgets: &[ArmBudget]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let most = |count: fn(&ArmBudget) -> usize| budgets.iter().map(count).max().unwrap_or(0);
+    let listed = |short: Vec<&ArmBudget>, count: fn(&ArmBudget) -> usize| {
+        short
+            .iter()
+            .map(|b| format!("`{}` {}", b.arm, count(b)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (what, count) in [
+        (
+            "trials planned",
+            (|b| b.trials_planned) as fn(&ArmBudget) -> usize,
+        ),
+        ("seeds finished", |b| b.seeds_done),
+    ] {
+        let most = most(count);
+        let short: Vec<&ArmBudget> = budgets.iter().filter(|b| count(b) < most).collect();
+        if !short.is_empty() {
+            warnings.push(format!(
+                "Unequal budgets: {what} — {} against {most} for the other arms; the comparison \
+                 favours the arms that got more.",
+                listed(short, count)
+            ));
+        }
+    }
+    let unfinished: Vec<&ArmBudget> = budgets
+        .iter()
+        .filter(|b| b.trials_done < b.trials_planned)
+        .collect();
+    if !unfinished.is_empty() {
+        warnings.push(format!(
+            "Unfinished search: trials finished — {}; their choice was made from fewer trials \
+             than planned.",
+            listed(unfinished, |b| b.trials_done)
+        ));
+    }
+    warnings
+}
+
+/// Every other arm with runs against `reference`: the difference in the final selection metric,
+/// paired over the seeds both finished (the same seed gives the same initialisation and data
+/// order to every arm) when there are at least two, else Welch over all their seeds.
+fn versus(arms: &[ArmResult], reference: &str) -> Vec<VersusReference> {
+    let Some(base) = arms.iter().find(|a| a.name == reference) else {
+        return Vec::new();
+    };
+    arms.iter()
+        .filter(|a| a.name != reference && !a.runs.is_empty())
+        .map(|arm| {
+            let common: Vec<(f64, f64)> = arm
+                .runs
+                .iter()
+                .filter_map(|r| {
+                    let b = base.runs.iter().find(|b| b.seed == r.seed)?;
+                    Some((r.final_value, b.final_value))
+                })
+                .collect();
+            let final_value = if common.len() >= 2 {
+                let (a, b): (Vec<f64>, Vec<f64>) = common.into_iter().unzip();
+                paired_difference(&a, &b)
+            } else {
+                let values =
+                    |x: &ArmResult| x.runs.iter().map(|r| r.final_value).collect::<Vec<_>>();
+                welch_difference(&values(arm), &values(base))
+            };
+            let step_time_ratio = match (&arm.items_per_s, &base.items_per_s) {
+                (Some(a), Some(b)) if a.mean > 0.0 => Some(b.mean / a.mean),
+                _ => None,
+            };
+            VersusReference {
+                arm: arm.name.clone(),
+                final_value,
+                step_time_ratio,
+            }
+        })
+        .collect()
+}
