@@ -149,7 +149,7 @@ pub fn render_results(spec: &CompareSpec, spec_path: &Path, results: &Results) -
             Some(r) => format!("time/step ÷ `{r}`"),
             None => "time/step ÷ reference".into(),
         },
-        "optimizer state (bytes/param)".into(),
+        "checkpointed optimizer state (bytes/param)".into(),
         "passes/step (fwd + bwd)".into(),
     ]);
     for r in &results.arms {

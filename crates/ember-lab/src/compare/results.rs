@@ -111,7 +111,8 @@ pub struct ArmResult {
     pub items_per_s: Option<MeanCi>,
     pub forward_passes_per_step: Option<f64>,
     pub backward_passes_per_step: Option<f64>,
-    /// The optimizer's checkpointed state over the model's parameter count.
+    /// The optimizer's checkpointed state over the model's parameter count. SVRG's and VAMO's
+    /// snapshot (a copy of the weights and a full gradient, rebuilt every epoch) is not in it.
     pub state_bytes_per_param: Option<f64>,
     pub time_to_target: Option<TimeToTarget>,
     /// Per round, over the finished seeds.

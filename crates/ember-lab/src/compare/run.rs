@@ -8,7 +8,7 @@ use ember_train::{write_atomically, RunDir};
 
 use super::{
     archive_runs, archived_runs, collect_results, render_results, write_plots, write_results_json,
-    CompareSpec,
+    ArmSpec, CompareSpec,
 };
 use crate::spec::RunSpec;
 use crate::sweep::{self, ArmSweep, Setting};
@@ -60,41 +60,60 @@ impl Experiment<'_> {
     }
 
     fn run_from(&self, spec: &CompareSpec, report_only: bool) -> anyhow::Result<Written> {
-        let spec = spec.clone();
         // A sweep's trials first: their choice is what the final runs train with.
-        let sweeps = match &spec.sweep {
-            Some(section) => {
-                self.refuse_changed(&self.planned_trials(&spec)?)?;
-                let mut sweeps = Vec::new();
-                for (i, arm) in spec.arms.iter().enumerate() {
-                    sweeps.push(if arm.choice.is_some() && arm.pending.is_none() {
-                        sweep::run_trials(&spec, section, self.runs_dir, arm, i, !report_only)?
-                    } else {
-                        ArmSweep {
-                            arm: arm.name.clone(),
-                            trials: Vec::new(),
-                            chosen: None,
-                        }
-                    });
-                }
-                Some(sweeps)
-            }
-            None => None,
-        };
-        let settings: Vec<Option<Setting>> = match &sweeps {
-            Some(sweeps) => sweeps.iter().map(|s| s.chosen_setting().cloned()).collect(),
-            None => vec![Some(Setting::new()); spec.arms.len()],
-        };
-        self.refuse_changed(&self.planned_finals(&spec, &settings)?)?;
+        if spec.sweep.is_some() {
+            self.refuse_changed(&self.planned_trials(spec)?)?;
+        }
+        let sweeps = self.sweeps(spec, !report_only)?;
+        let settings = chosen_settings(spec, sweeps.as_deref());
+        self.refuse_changed(&self.planned_finals(spec, &settings)?)?;
         let failed = if report_only {
             Vec::new()
         } else {
-            self.train_missing(&spec, &settings)
+            self.train_missing(spec, &settings)
         };
+        let written = self.write_report(spec, sweeps.as_deref())?;
+        if !failed.is_empty() {
+            bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
+        }
+        Ok(written)
+    }
+
+    /// Every arm's trials (training the missing ones when `train`), when the spec has a sweep.
+    pub(super) fn sweeps(
+        &self,
+        spec: &CompareSpec,
+        train: bool,
+    ) -> anyhow::Result<Option<Vec<ArmSweep>>> {
+        let Some(section) = &spec.sweep else {
+            return Ok(None);
+        };
+        let mut sweeps = Vec::new();
+        for (i, arm) in spec.arms.iter().enumerate() {
+            sweeps.push(if arm.choice.is_some() && arm.pending.is_none() {
+                sweep::run_trials(spec, section, self.runs_dir, arm, i, train)?
+            } else {
+                ArmSweep {
+                    arm: arm.name.clone(),
+                    trials: Vec::new(),
+                    chosen: None,
+                }
+            });
+        }
+        Ok(Some(sweeps))
+    }
+
+    /// `results.md`, `results.json`, the plots and the runs' small files, from the runs that
+    /// finished.
+    pub(super) fn write_report(
+        &self,
+        spec: &CompareSpec,
+        sweeps: Option<&[ArmSweep]>,
+    ) -> anyhow::Result<Written> {
         let results = collect_results(
-            &spec,
+            spec,
             self.runs_dir,
-            sweeps.as_deref(),
+            sweeps,
             crate::provenance::commit(),
             crate::provenance::machine(),
         )?;
@@ -102,20 +121,17 @@ impl Experiment<'_> {
             .with_context(|| format!("creating {}", self.out.display()))?;
         archive_runs(self.runs_dir, &spec.name, self.out)?;
         write_results_json(&results, self.out)?;
-        let mut markdown = render_results(&spec, self.spec_path, &results);
-        if let (Some(section), Some(sweeps)) = (&spec.sweep, &sweeps) {
+        let mut markdown = render_results(spec, self.spec_path, &results);
+        if let (Some(section), Some(sweeps)) = (&spec.sweep, sweeps) {
             markdown += "\n";
-            markdown += &sweep::render(&spec, section, sweeps);
+            markdown += &sweep::render(spec, section, sweeps);
         }
         let results_path = self.out.join("results.md");
         write_atomically(&results_path, markdown.as_bytes())
             .with_context(|| format!("writing {}", results_path.display()))?;
-        let mut plots = write_plots(&spec, &results, self.out);
-        if let Some(sweeps) = &sweeps {
-            plots.extend(sweep::write_sensitivity_plot(&spec, sweeps, self.out));
-        }
-        if !failed.is_empty() {
-            bail!("{} run(s) failed:\n{}", failed.len(), failed.join("\n"));
+        let mut plots = write_plots(spec, &results, self.out);
+        if let Some(sweeps) = sweeps {
+            plots.extend(sweep::write_sensitivity_plot(spec, sweeps, self.out));
         }
         Ok(Written {
             results: results_path,
@@ -137,53 +153,63 @@ impl Experiment<'_> {
                 continue;
             };
             for &seed in &spec.seeds {
-                let run = spec.run_dir(self.runs_dir, arm, seed);
-                match run.finished_rounds() {
-                    Some(epochs) if epochs == spec.train.epochs => {
-                        tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
-                        continue;
-                    }
-                    Some(epochs) if epochs > spec.train.epochs => {
-                        // Resuming would rewrite its summary for a model trained longer.
-                        let message = format!(
-                            "{} seed {seed}: {} finished {epochs} epochs but the spec asks for {}; \
-                             left as it is (move the folder away to train it again)",
-                            arm.name,
-                            run.root().display(),
-                            spec.train.epochs
-                        );
-                        tracing::error!("{message}");
-                        failed.push(message);
-                        continue;
-                    }
-                    _ => {}
-                }
-                // A final run that cannot be built is a failure the caller sees, never a gap
-                // in the report.
-                let run_spec = match spec.run_spec(arm, seed, setting) {
-                    Ok(run_spec) => run_spec,
-                    Err(e) => {
-                        tracing::error!("{} seed {seed}: {e:#}", arm.name);
-                        failed.push(format!("{} seed {seed}: {e:#}", arm.name));
-                        continue;
-                    }
-                };
-                tracing::info!(
-                    "{} seed {seed}: training into {}",
-                    arm.name,
-                    run.root().display()
-                );
-                if let Err(e) = run_spec.train(&run, run.root().exists()) {
-                    tracing::error!("{} seed {seed} failed: {e:#}", arm.name);
-                    failed.push(format!("{} seed {seed}: {e:#}", arm.name));
+                if let Err(message) = self.train_final(spec, arm, seed, setting) {
+                    tracing::error!("{message}");
+                    failed.push(message);
                 }
             }
         }
         failed
     }
 
+    /// Trains (or resumes) the final run of `arm` with `seed`, unless it finished the spec's
+    /// epochs already; the error says which run and why.
+    pub(super) fn train_final(
+        &self,
+        spec: &CompareSpec,
+        arm: &ArmSpec,
+        seed: u64,
+        setting: &Setting,
+    ) -> Result<(), String> {
+        let run = spec.run_dir(self.runs_dir, arm, seed);
+        match final_state(spec, &run) {
+            FinalState::Finished => {
+                tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
+                return Ok(());
+            }
+            FinalState::Longer(epochs) => {
+                // Resuming would rewrite its summary for a model trained longer.
+                return Err(format!(
+                    "{} seed {seed}: {} finished {epochs} epochs but the spec asks for {}; \
+                     left as it is (move the folder away to train it again)",
+                    arm.name,
+                    run.root().display(),
+                    spec.train.epochs
+                ));
+            }
+            FinalState::ToTrain => {}
+        }
+        // A final run that cannot be built is a failure the caller sees, never a gap in the
+        // report.
+        let run_spec = spec
+            .run_spec(arm, seed, setting)
+            .map_err(|e| format!("{} seed {seed}: {e:#}", arm.name))?;
+        tracing::info!(
+            "{} seed {seed}: training into {}",
+            arm.name,
+            run.root().display()
+        );
+        run_spec
+            .train(&run, run.root().exists())
+            .map(|_| ())
+            .map_err(|e| format!("{} seed {seed} failed: {e:#}", arm.name))
+    }
+
     /// Every trial of a sweep, with the run it is.
-    fn planned_trials(&self, spec: &CompareSpec) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
+    pub(super) fn planned_trials(
+        &self,
+        spec: &CompareSpec,
+    ) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
         let Some(section) = &spec.sweep else {
             return Ok(Vec::new());
         };
@@ -204,7 +230,7 @@ impl Experiment<'_> {
     }
 
     /// Every final run (arm × seed) whose setting is known, with the run it is.
-    fn planned_finals(
+    pub(super) fn planned_finals(
         &self,
         spec: &CompareSpec,
         settings: &[Option<Setting>],
@@ -230,7 +256,10 @@ impl Experiment<'_> {
     /// arm's new settings (an interrupted one would be refused at resume anyway, but only after
     /// the runs before it trained). Only `epochs` may differ; the runner handles it. Checked
     /// before anything trains or a report is written, a report-only run included.
-    fn refuse_changed(&self, planned: &[(String, RunDir, RunSpec)]) -> anyhow::Result<()> {
+    pub(super) fn refuse_changed(
+        &self,
+        planned: &[(String, RunDir, RunSpec)],
+    ) -> anyhow::Result<()> {
         let mut changed = Vec::new();
         for (what, run, planned) in planned {
             let Ok(text) = std::fs::read_to_string(run.config()) else {
@@ -262,6 +291,34 @@ impl Experiment<'_> {
             );
         }
         Ok(())
+    }
+}
+
+/// Where a final run stands against the spec's epochs.
+pub(super) enum FinalState {
+    Finished,
+    /// Finished more epochs than the spec asks for: never rewritten.
+    Longer(usize),
+    ToTrain,
+}
+
+pub(super) fn final_state(spec: &CompareSpec, run: &RunDir) -> FinalState {
+    match run.finished_rounds() {
+        Some(epochs) if epochs == spec.train.epochs => FinalState::Finished,
+        Some(epochs) if epochs > spec.train.epochs => FinalState::Longer(epochs),
+        _ => FinalState::ToTrain,
+    }
+}
+
+/// Per arm the setting its finals train with: the sweep's choice (`None` while no trial
+/// finished), or the arm as written without a sweep.
+pub(super) fn chosen_settings(
+    spec: &CompareSpec,
+    sweeps: Option<&[ArmSweep]>,
+) -> Vec<Option<Setting>> {
+    match sweeps {
+        Some(sweeps) => sweeps.iter().map(|s| s.chosen_setting().cloned()).collect(),
+        None => vec![Some(Setting::new()); spec.arms.len()],
     }
 }
 

@@ -130,23 +130,7 @@ pub fn run_trials(
         let run = trial_dir(spec, runs_dir, arm, index);
         let run_spec = spec.trial_spec(arm, &setting)?;
         if train && read_outcome(spec, &run)? == TrialOutcome::Missing {
-            tracing::info!(
-                "{} trial {index} ({}): training into {}",
-                arm.name,
-                space::label(&setting),
-                run.root().display()
-            );
-            match run_spec.train(&run, run.root().exists()) {
-                Ok(_) => {}
-                Err(e) if matches!(e.downcast_ref(), Some(TrainError::NonFinite { .. })) => {
-                    tracing::warn!("{} trial {index} diverged: {e:#}", arm.name);
-                    write_atomically(
-                        &run.root().join(DIVERGED_FILE),
-                        format!("{e:#}\n").as_bytes(),
-                    )?;
-                }
-                Err(e) => return Err(e.context(format!("{} trial {index}", arm.name))),
-            }
+            train_trial(spec, runs_dir, arm, index, &setting)?;
         }
         trials.push(Trial {
             index,
@@ -161,6 +145,47 @@ pub fn run_trials(
         trials,
         chosen,
     })
+}
+
+/// Trains (or resumes) trial `index` of `arm` with `setting`. A trial whose loss or update stops
+/// being finite is marked diverged (and never trained again), not an error.
+pub fn train_trial(
+    spec: &CompareSpec,
+    runs_dir: &Path,
+    arm: &ArmSpec,
+    index: usize,
+    setting: &Setting,
+) -> anyhow::Result<()> {
+    let run = trial_dir(spec, runs_dir, arm, index);
+    let run_spec = spec.trial_spec(arm, setting)?;
+    tracing::info!(
+        "{} trial {index} ({}): training into {}",
+        arm.name,
+        space::label(setting),
+        run.root().display()
+    );
+    match run_spec.train(&run, run.root().exists()) {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.downcast_ref(), Some(TrainError::NonFinite { .. })) => {
+            tracing::warn!("{} trial {index} diverged: {e:#}", arm.name);
+            write_atomically(
+                &run.root().join(DIVERGED_FILE),
+                format!("{e:#}\n").as_bytes(),
+            )?;
+            Ok(())
+        }
+        Err(e) => Err(e.context(format!("{} trial {index}", arm.name))),
+    }
+}
+
+/// What became of trial `index` of `arm`, from its folder.
+pub fn trial_outcome(
+    spec: &CompareSpec,
+    runs_dir: &Path,
+    arm: &ArmSpec,
+    index: usize,
+) -> anyhow::Result<TrialOutcome> {
+    read_outcome(spec, &trial_dir(spec, runs_dir, arm, index))
 }
 
 /// The trial with the highest final validation accuracy; ties go to the lower validation loss,

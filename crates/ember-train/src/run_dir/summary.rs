@@ -34,8 +34,9 @@ pub struct RunSummary {
     /// Steps undone in this process because their loss or update was not finite
     /// (`--on-nonfinite skip`).
     pub skipped_steps: u64,
-    /// The optimizer's state at the end, as its checkpoint stores it (bytes): what it costs in
-    /// memory beyond the model. Absent in files written before it was recorded.
+    /// The optimizer's state at the end, as its checkpoint stores it (bytes; burn's record
+    /// encoding varies by a few bytes between equal states): what it costs in memory beyond the
+    /// model. Absent in files written before it was recorded.
     #[serde(default)]
     pub optimizer_state_bytes: Option<u64>,
 }
