@@ -108,6 +108,19 @@ pub enum DataError {
         message: String,
     },
 
+    /// A file that must be UTF-8 text (character tokenisation) is not.
+    #[error(
+        "{}: not UTF-8 text: invalid byte sequence at byte {offset} (use bytes as the \
+         tokenisation, or convert the file to UTF-8)",
+        path.display()
+    )]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// Offset of the first byte that is not valid UTF-8.
+        offset: usize,
+    },
+
     /// A parameter given by the program (not read from a file) is out of range.
     #[error("invalid {field}: {message}")]
     Invalid {

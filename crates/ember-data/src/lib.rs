@@ -38,6 +38,7 @@ pub mod idx;
 pub mod image_folder;
 pub mod image_set;
 pub mod signal_noise;
+pub mod text;
 
 pub use cifar::{load_cifar, CifarKind, CIFAR10_CLASSES};
 #[cfg(feature = "download")]
@@ -50,6 +51,7 @@ pub use idx::{load_fashion_mnist, load_idx, FASHION_MNIST_CLASSES, FASHION_MNIST
 pub use image_folder::{load_image_folder, load_image_folder_split};
 pub use image_set::{ImageSet, ImageShape, Split};
 pub use signal_noise::{SignalNoiseConfig, SignalNoiseSet, SignalNoiseSplit, SIGNAL_NOISE_PATCHES};
+pub use text::{TextCorpus, TextSplits, TokenSplit, Tokenization, Vocabulary};
 
 // Turning images into tensors: normalisation, augmentation, epoch order and batching.
 mod augment;

@@ -12,9 +12,11 @@ use ember_optim::{
 use ember_train::{Budget, EvalSplit, NonFinitePolicy, TrainSettings};
 use serde::Serialize;
 
+use ember_data::Tokenization;
+
 use crate::spec::{
-    DataSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TokenPoolSpec,
-    TransformerSpec,
+    DataSpec, DecoderSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TextDataSpec,
+    TextRunSpec, TokenPoolSpec, TransformerSpec,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -185,9 +187,38 @@ pub struct TrainFlags {
     /// Seeds which images the validation split holds.
     #[arg(long, default_value_t = 0)]
     pub validation_seed: u64,
-    /// Evaluate each epoch on the test set or on the validation split (--validation).
-    #[arg(long, value_enum, default_value_t = EvaluateOn::Test)]
-    pub evaluate_on: EvaluateOn,
+    /// Evaluate each epoch on the test set or on the validation split (--validation)
+    /// [default: test for images, validation for --text].
+    #[arg(long, value_enum)]
+    pub evaluate_on: Option<EvaluateOn>,
+
+    /// Language modelling: train a causal decoder (shaped by --dim, --heads, --mlp-dim, --blocks
+    /// and --context) on this text, a UTF-8 file (split by position) or a folder of documents
+    /// (split by document), for --steps steps instead of --epochs; --batch-size counts windows.
+    #[arg(long, value_name = "PATH")]
+    pub text: Option<PathBuf>,
+    /// --text: tokens are the text's characters (the vocabulary is stored in the run folder) or
+    /// its bytes (256 tokens, any file).
+    #[arg(long, value_enum, default_value_t = TokenizationName::Chars)]
+    pub tokenization: TokenizationName,
+    /// --text: tokens per window (the decoder's context).
+    #[arg(long, default_value_t = 128)]
+    pub context: usize,
+    /// --text: optimizer steps in the run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// --text: evaluate and checkpoint every N steps (must divide --steps).
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// --text: windows of the evaluation split each evaluation reads.
+    #[arg(long, default_value_t = 64)]
+    pub eval_windows: usize,
+    /// --text: validation and test get one part in N of the text each.
+    #[arg(long, default_value_t = 20)]
+    pub holdout_every: usize,
+    /// --text: the head reuses the token embedding's weights.
+    #[arg(long)]
+    pub tie_embeddings: bool,
 
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
@@ -330,6 +361,16 @@ pub struct TrainFlags {
     /// When a loss or update is not finite: stop (naming the step and parameter) or skip the step.
     #[arg(long, value_enum, default_value_t = OnNonFinite::Stop)]
     pub on_nonfinite: OnNonFinite,
+}
+
+/// `--tokenization`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenizationName {
+    /// Unicode characters of the text (it must be UTF-8); bits per character.
+    Chars,
+    /// Bytes; bits per byte.
+    Bytes,
 }
 
 /// `--evaluate-on`: the split each epoch is evaluated on.
@@ -561,7 +602,7 @@ impl TrainFlags {
                     size,
                     seed: self.validation_seed,
                 }),
-                evaluate: match self.evaluate_on {
+                evaluate: match self.evaluate_on.unwrap_or(EvaluateOn::Test) {
                     EvaluateOn::Test => EvalSplit::Test,
                     EvaluateOn::Validation => EvalSplit::Validation,
                 },
@@ -585,5 +626,55 @@ impl TrainFlags {
             device: self.device.clone(),
         };
         Ok(spec.with_seed(self.seed))
+    }
+
+    /// The language-modelling run these flags describe (`--text`); the image flags are unused.
+    pub fn text_run_spec(&self) -> anyhow::Result<TextRunSpec> {
+        let Some(path) = &self.text else {
+            anyhow::bail!("--text PATH names the text a language model trains on");
+        };
+        let spec = TextRunSpec {
+            data: TextDataSpec {
+                path: path.clone(),
+                tokenization: match self.tokenization {
+                    TokenizationName::Chars => Tokenization::Chars,
+                    TokenizationName::Bytes => Tokenization::Bytes,
+                },
+                holdout_every: self.holdout_every,
+                evaluate: match self.evaluate_on.unwrap_or(EvaluateOn::Validation) {
+                    EvaluateOn::Test => EvalSplit::Test,
+                    EvaluateOn::Validation => EvalSplit::Validation,
+                },
+                eval_windows: self.eval_windows,
+            },
+            model: DecoderSpec {
+                context: self.context,
+                dim: self.dim,
+                heads: self.heads,
+                mlp_dim: self.mlp_dim,
+                blocks: self.blocks,
+                tie_embeddings: self.tie_embeddings,
+            },
+            optimizer: self.optimizer_spec()?.with_seed(self.seed),
+            scheduler: self.scheduler_spec().with_seed(self.seed),
+            train: TrainSettings {
+                budget: Budget::Steps {
+                    steps: self.steps,
+                    eval_every: self.eval_every,
+                },
+                batch_size: self.batch_size,
+                eval_batch_size: self.eval_batch_size,
+                seed: self.seed,
+                log_every: self.log_every,
+                progress: !self.quiet,
+                on_nonfinite: match self.on_nonfinite {
+                    OnNonFinite::Stop => NonFinitePolicy::Stop,
+                    OnNonFinite::Skip => NonFinitePolicy::Skip,
+                },
+            },
+            device: self.device.clone(),
+        };
+        spec.validate()?;
+        Ok(spec)
     }
 }

@@ -10,6 +10,7 @@ pub mod lr_find;
 pub mod markdown;
 pub mod plot;
 pub mod provenance;
+pub mod sample;
 pub mod signgd_study;
 pub mod spec;
 pub mod stats;
@@ -23,4 +24,5 @@ pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};
 pub use spec::{
     DataSpec, DatasetSpec, ModelSpec, OptimizerSpec, Prepared, RunSpec, SchedulerSpec, SpecError,
+    TextRunSpec,
 };

@@ -4,6 +4,7 @@
 //! `init(&Device)` validates the configuration first, so a bad width or class count is reported with
 //! the field's name instead of surfacing later as a shape panic deep inside a kernel.
 
+mod causal_decoder;
 mod classifier;
 mod error;
 mod mlp;
@@ -11,6 +12,7 @@ mod signal_noise_attention;
 mod small_cnn;
 mod transformer;
 
+pub use causal_decoder::{CausalDecoder, CausalDecoderConfig};
 pub use classifier::{AnyClassifier, ImageClassifier};
 pub use error::ModelConfigError;
 pub use mlp::{Mlp, MlpConfig};

@@ -187,18 +187,7 @@ impl TwoLayerTransformerConfig {
         }
         .init([1, tokens, d], device);
         let blocks = (0..self.blocks)
-            .map(|_| EncoderBlock {
-                attention_norm: LayerNormConfig::new(d).init(device),
-                // No attention dropout: the comparisons are about optimizers, and burn's default
-                // (0.1) would add noise that differs between their numbers of forward passes.
-                attention: MultiHeadAttentionConfig::new(d, self.heads)
-                    .with_dropout(0.0)
-                    .init(device),
-                mlp_norm: LayerNormConfig::new(d).init(device),
-                mlp_in: LinearConfig::new(d, self.mlp_dim).init(device),
-                activation: Gelu::new(),
-                mlp_out: LinearConfig::new(self.mlp_dim, d).init(device),
-            })
+            .map(|_| EncoderBlock::init(d, self.heads, self.mlp_dim, device))
             .collect();
         Ok(TwoLayerTransformer {
             patch_embedding: LinearConfig::new(self.token_features(), d).init(device),
@@ -237,11 +226,31 @@ pub fn patchify(images: Tensor<4>, patch_size: usize) -> Tensor<3> {
 }
 
 impl EncoderBlock {
-    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let attended = self
-            .attention
-            .forward(MhaInput::self_attn(self.attention_norm.forward(x.clone())))
-            .context;
+    /// A block of width `dim` with `heads` attention heads and an MLP of `mlp_dim` hidden units.
+    pub(crate) fn init(dim: usize, heads: usize, mlp_dim: usize, device: &Device) -> Self {
+        EncoderBlock {
+            attention_norm: LayerNormConfig::new(dim).init(device),
+            // No attention dropout: the comparisons are about optimizers, and burn's default (0.1)
+            // would add noise that differs between their numbers of forward passes.
+            attention: MultiHeadAttentionConfig::new(dim, heads)
+                .with_dropout(0.0)
+                .init(device),
+            mlp_norm: LayerNormConfig::new(dim).init(device),
+            mlp_in: LinearConfig::new(dim, mlp_dim).init(device),
+            activation: Gelu::new(),
+            mlp_out: LinearConfig::new(mlp_dim, dim).init(device),
+        }
+    }
+
+    /// `x` `[batch, tokens, dim]` through the block; `mask` `[batch, tokens, tokens]` (true: may
+    /// not attend) makes the attention causal for a decoder.
+    pub(crate) fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
+        let input = MhaInput::self_attn(self.attention_norm.forward(x.clone()));
+        let input = match mask {
+            Some(mask) => input.mask_attn(mask),
+            None => input,
+        };
+        let attended = self.attention.forward(input).context;
         let x = x + attended;
         let hidden = self
             .activation
@@ -272,7 +281,10 @@ impl TwoLayerTransformer {
             None => x,
         };
         let x = x + self.positions.val();
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, block| block.forward(x, None));
         let x = self.norm.forward(x);
         // [batch, tokens, dim] -> [batch, dim]
         let pooled = match self.class_token {

@@ -189,6 +189,22 @@ impl CheckpointStore {
         None
     }
 
+    /// The model of the newest checkpoint whose model file loads onto `model` (for inference:
+    /// the optimizer's state is not read). `None` when no checkpoint has one.
+    pub fn latest_model<M: Module + 'static>(&self, model: &M) -> Option<(PathBuf, M)> {
+        self.list().into_iter().find_map(|path| {
+            let state: LoopState =
+                serde_json::from_slice(&fs::read(path.join(STATE_FILE)).ok()?).ok()?;
+            let bytes = fs::read(path.join(MODEL_FILE)).ok()?;
+            if bytes.len() as u64 != state.file_sizes[0] {
+                return None;
+            }
+            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).ok()?;
+            let loaded = model.clone().try_load_record(record).ok()?;
+            Some((path, loaded))
+        })
+    }
+
     /// Loads one checkpoint folder onto the given (freshly initialised) model, optimizer and
     /// scheduler.
     pub fn restore<M: Module + 'static>(

@@ -14,6 +14,7 @@ mod device;
 mod driver;
 mod guard;
 mod image_task;
+mod lm_task;
 mod objective;
 mod resume;
 mod run_dir;
@@ -29,6 +30,7 @@ pub use guard::{
     first_non_finite_parameter, step_is_finite, NonFinitePolicy, MAX_CONSECUTIVE_SKIPS,
 };
 pub use image_task::{evaluate, ImageClassification, TrainData};
+pub use lm_task::{LanguageModelling, TokenBatch};
 pub use objective::{PassCounts, TaskObjective};
 pub use resume::differing_fields;
 pub use run_dir::{

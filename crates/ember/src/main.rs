@@ -5,6 +5,7 @@ mod bench;
 mod compare;
 mod lr_find;
 mod plot;
+mod sample;
 mod study;
 mod train;
 
@@ -33,6 +34,8 @@ enum Command {
     /// Run an experiment spec (experiments/*.toml): every arm for every seed (finished runs are
     /// skipped, interrupted ones resumed), then results.md and plots with the spread over seeds.
     Compare(compare::CompareArgs),
+    /// Text generated from a language-modelling run's newest checkpoint (`ember train --text`).
+    Sample(sample::SampleArgs),
     /// Plot one metric of several runs (from their metrics.jsonl) into a .png or .svg.
     Plot(plot::PlotArgs),
     /// Performance figures measured side by side in one process: every optimizer relative to
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::LrFind(args) => lr_find::run(*args),
         Command::Compare(args) => compare::run(args),
         Command::Plot(args) => plot::run(args),
+        Command::Sample(args) => sample::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Study(args) => study::run(args),
     };

