@@ -40,6 +40,12 @@ pub enum OptimizerName {
     Adam,
     /// AdamW (decoupled weight decay).
     Adamw,
+    /// Lion: sign of an interpolation of gradient and momentum (β1 = --beta1; β2 0.99, the
+    /// paper's, settable in spec tables), decoupled --weight-decay; lr 3–10× below AdamW's.
+    Lion,
+    /// Adafactor: factored second moments, no first moment, update clipping; lr capped by
+    /// 1/√step and scaled by the parameter's RMS (burn's defaults).
+    Adafactor,
     /// Root-free RMSProp: g/(s + λ), no square root (knobs: --curvature-beta, --damping,
     /// --init-curvature, --momentum, --weight-decay).
     RfRmsprop,
@@ -224,7 +230,8 @@ pub struct TrainFlags {
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
     pub optimizer: OptimizerName,
     /// Peak learning rate [default: 0.05 for sgd, 0.001 for adam/adamw/if-shampoo/shampoo/signum/
-    /// sign-gd, 0.02 for the diagonal root-free methods — untuned starting points].
+    /// sign-gd, 0.02 for the diagonal root-free methods, 3e-4 for lion, 0.01 for adafactor — untuned
+    /// starting points].
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f64>,
     /// SGD momentum (heavy ball, no dampening); 0 disables it.
@@ -466,6 +473,12 @@ impl TrainFlags {
                 epsilon,
                 weight_decay: self.weight_decay.unwrap_or(0.01),
             },
+            OptimizerName::Lion => OptimizerSpec::Lion {
+                beta_1,
+                beta_2: 0.99,
+                weight_decay: self.weight_decay.unwrap_or(0.0),
+            },
+            OptimizerName::Adafactor => OptimizerSpec::adafactor(self.weight_decay.unwrap_or(0.0)),
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
                 let config = RfRmsPropConfig::new(self.batch_size)
                     .with_beta2(self.curvature_beta.unwrap_or(1e-2))
@@ -535,6 +548,8 @@ impl TrainFlags {
         let lr = self.lr.unwrap_or(match stepper {
             OptimizerName::Sgd => 0.05,
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad | OptimizerName::RfAdamw => 0.02,
+            OptimizerName::Lion => 3e-4,
+            OptimizerName::Adafactor => 1e-2,
             _ => 1e-3,
         });
         match self.scheduler {

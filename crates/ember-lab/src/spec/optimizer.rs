@@ -1,7 +1,9 @@
 use burn::module::Module;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, ModuleOptimizer, SgdConfig};
+use burn::optim::{
+    AdafactorConfig, AdamConfig, AdamWConfig, LionConfig, ModuleOptimizer, SgdConfig,
+};
 use ember_optim::{
     DirectionRule, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
     SamConfig, ShampooConfig, SignGdConfig, SignumConfig, SvrgConfig, VamoConfig, ZoSgdConfig,
@@ -35,6 +37,26 @@ pub enum OptimizerSpec {
         beta_1: f64,
         beta_2: f64,
         epsilon: f64,
+        weight_decay: f64,
+    },
+    /// Lion (Chen et al., 2023): the sign of an interpolation of the gradient and its momentum,
+    /// decoupled weight decay — burn's `Lion`. Its steps have size lr per coordinate, so its lr
+    /// is typically 3–10× smaller than AdamW's.
+    Lion {
+        beta_1: f64,
+        beta_2: f64,
+        weight_decay: f64,
+    },
+    /// Adafactor (Shazeer & Stern, 2018): factored second moments (row and column means for a
+    /// matrix), no first moment, update clipping — burn's `Adafactor`. With `relative_step` the
+    /// lr is capped by 1/√step; with `scale_parameter` the step scales with the parameter's RMS.
+    Adafactor {
+        relative_step: bool,
+        scale_parameter: bool,
+        clip_threshold: f64,
+        decay_rate: f64,
+        epsilon_1: f64,
+        epsilon_2: f64,
         weight_decay: f64,
     },
     /// Root-free RMSProp (Lin et al., ICML 2024).
@@ -110,6 +132,34 @@ impl OptimizerSpec {
                 check_positive("epsilon", epsilon)?;
                 check_non_negative("weight_decay", weight_decay)
             }
+            OptimizerSpec::Lion {
+                beta_1,
+                beta_2,
+                weight_decay,
+            } => {
+                check_unit("beta_1", beta_1)?;
+                check_unit("beta_2", beta_2)?;
+                check_non_negative("weight_decay", weight_decay)
+            }
+            OptimizerSpec::Adafactor {
+                clip_threshold,
+                decay_rate,
+                epsilon_1,
+                epsilon_2,
+                weight_decay,
+                ..
+            } => {
+                check_positive("clip_threshold", clip_threshold)?;
+                if !(decay_rate.is_finite() && decay_rate < 0.0) {
+                    return Err(SpecError::new(
+                        "decay_rate",
+                        format!("must be negative (β2 = 1 − step^decay_rate), got {decay_rate}"),
+                    ));
+                }
+                check_positive("epsilon_1", epsilon_1)?;
+                check_positive("epsilon_2", epsilon_2)?;
+                check_non_negative("weight_decay", weight_decay)
+            }
             OptimizerSpec::Gam { ref gam, .. } => {
                 self.base_checked()?;
                 gam.build()?;
@@ -170,6 +220,32 @@ impl OptimizerSpec {
         ]
     }
 
+    /// burn's optimizers beyond the PyTorch baselines (Lion, Adafactor) with their defaults:
+    /// selectable by name, not part of the benchmark's optimizer list.
+    fn extra_defaults() -> Vec<OptimizerSpec> {
+        vec![
+            OptimizerSpec::Lion {
+                beta_1: 0.9,
+                beta_2: 0.99,
+                weight_decay: 0.0,
+            },
+            OptimizerSpec::adafactor(0.0),
+        ]
+    }
+
+    /// Adafactor with burn's (and the paper's) defaults and `weight_decay`.
+    pub fn adafactor(weight_decay: f64) -> Self {
+        OptimizerSpec::Adafactor {
+            relative_step: true,
+            scale_parameter: true,
+            clip_threshold: 1.0,
+            decay_rate: -0.8,
+            epsilon_1: 1e-30,
+            epsilon_2: 1e-3,
+            weight_decay,
+        }
+    }
+
     /// Every closure optimizer (GAM, SAM, VAMO, ZO-SGD, SVRG) with its default knobs around `base`,
     /// in that order: benchmarks time them against a per-parameter optimizer's whole step.
     pub fn closure_defaults(base: &OptimizerSpec) -> Vec<OptimizerSpec> {
@@ -204,6 +280,7 @@ impl OptimizerSpec {
         let sgd = Self::defaults().swap_remove(1);
         Self::defaults()
             .into_iter()
+            .chain(Self::extra_defaults())
             .chain(Self::closure_defaults(&sgd))
             .find(|spec| spec.name() == name)
             .map(|spec| spec.with_batch_size(batch_size))
@@ -269,6 +346,8 @@ impl OptimizerSpec {
             OptimizerSpec::Sgd { .. } => "sgd",
             OptimizerSpec::Adam { .. } => "adam",
             OptimizerSpec::AdamW { .. } => "adamw",
+            OptimizerSpec::Lion { .. } => "lion",
+            OptimizerSpec::Adafactor { .. } => "adafactor",
             OptimizerSpec::RfRmsprop(_) => "rf-rmsprop",
             OptimizerSpec::RfAdagrad(_) => "rf-adagrad",
             OptimizerSpec::RfAdamw(_) => "rf-adamw",
@@ -394,6 +473,32 @@ impl OptimizerSpec {
                 .with_epsilon(epsilon as f32)
                 .with_weight_decay(weight_decay as f32)
                 .init(),
+            OptimizerSpec::Lion {
+                beta_1,
+                beta_2,
+                weight_decay,
+            } => LionConfig::new()
+                .with_beta_1(beta_1 as f32)
+                .with_beta_2(beta_2 as f32)
+                .with_weight_decay(weight_decay as f32)
+                .init(),
+            OptimizerSpec::Adafactor {
+                relative_step,
+                scale_parameter,
+                clip_threshold,
+                decay_rate,
+                epsilon_1,
+                epsilon_2,
+                weight_decay,
+            } => AdafactorConfig::new()
+                .with_relative_step(relative_step)
+                .with_scale_parameter(scale_parameter)
+                .with_clip_threshold(clip_threshold as f32)
+                .with_decay_rate(decay_rate)
+                .with_epsilon_1(epsilon_1 as f32)
+                .with_epsilon_2(epsilon_2 as f32)
+                .with_weight_decay(weight_decay as f32)
+                .init(),
             _ => unreachable!("handled above"),
         })
     }
@@ -444,6 +549,35 @@ mod tests {
         let json = serde_json::to_value(OptimizerSpec::Signum(SignumConfig::new())).unwrap();
         assert_eq!(json["name"], "signum");
         assert_eq!(json["beta"], 0.9);
+    }
+
+    #[test]
+    fn lion_and_adafactor_are_named_built_and_checked() {
+        for name in ["lion", "adafactor"] {
+            let spec = OptimizerSpec::named(name, 32).unwrap();
+            assert_eq!(spec.name(), name);
+            spec.validate().unwrap();
+            assert!(spec.build(32).is_ok());
+        }
+        let lion = OptimizerSpec::Lion {
+            beta_1: 1.0,
+            beta_2: 0.99,
+            weight_decay: 0.0,
+        };
+        assert_eq!(lion.validate().unwrap_err().field, "beta_1");
+        let Some(OptimizerSpec::Adafactor { .. }) = OptimizerSpec::named("adafactor", 1) else {
+            panic!("adafactor");
+        };
+        let bad = OptimizerSpec::Adafactor {
+            relative_step: true,
+            scale_parameter: true,
+            clip_threshold: 1.0,
+            decay_rate: 0.8,
+            epsilon_1: 1e-30,
+            epsilon_2: 1e-3,
+            weight_decay: 0.0,
+        };
+        assert_eq!(bad.validate().unwrap_err().field, "decay_rate");
     }
 
     #[test]
