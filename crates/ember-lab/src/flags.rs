@@ -198,34 +198,6 @@ pub struct TrainFlags {
     #[arg(long, value_enum)]
     pub evaluate_on: Option<EvaluateOn>,
 
-    /// Language modelling: train a causal decoder (shaped by --dim, --heads, --mlp-dim, --blocks
-    /// and --context) on this text, a UTF-8 file (split by position) or a folder of documents
-    /// (split by document), for --steps steps instead of --epochs; --batch-size counts windows.
-    #[arg(long, value_name = "PATH")]
-    pub text: Option<PathBuf>,
-    /// --text: tokens are the text's characters (the vocabulary is stored in the run folder) or
-    /// its bytes (256 tokens, any file).
-    #[arg(long, value_enum, default_value_t = TokenizationName::Chars)]
-    pub tokenization: TokenizationName,
-    /// --text: tokens per window (the decoder's context).
-    #[arg(long, default_value_t = 128)]
-    pub context: usize,
-    /// --text: optimizer steps in the run.
-    #[arg(long, default_value_t = 1000)]
-    pub steps: usize,
-    /// --text: evaluate and checkpoint every N steps (must divide --steps).
-    #[arg(long, default_value_t = 100)]
-    pub eval_every: usize,
-    /// --text: windows of the evaluation split each evaluation reads.
-    #[arg(long, default_value_t = 64)]
-    pub eval_windows: usize,
-    /// --text: validation and test get one part in N of the text each.
-    #[arg(long, default_value_t = 20)]
-    pub holdout_every: usize,
-    /// --text: the head reuses the token embedding's weights.
-    #[arg(long)]
-    pub tie_embeddings: bool,
-
     /// Optimizer (baselines from burn, with PyTorch's defaults set explicitly).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
     pub optimizer: OptimizerName,
@@ -642,9 +614,46 @@ impl TrainFlags {
         };
         Ok(spec.with_seed(self.seed))
     }
+}
 
-    /// The language-modelling run these flags describe (`--text`); the image flags are unused.
-    pub fn text_run_spec(&self) -> anyhow::Result<TextRunSpec> {
+/// The flags of `ember train` that make it train a language model (`--text`); the optimizer,
+/// schedule, batch, device and seed come from [`TrainFlags`], the decoder's width from its
+/// transformer flags (--dim, --heads, --mlp-dim, --blocks).
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct TextFlags {
+    /// Language modelling: train a causal decoder (shaped by --dim, --heads, --mlp-dim, --blocks
+    /// and --context) on this text, a UTF-8 file (split by position) or a folder of documents
+    /// (split by document), for --steps steps instead of --epochs; --batch-size counts windows.
+    #[arg(long, value_name = "PATH")]
+    pub text: Option<PathBuf>,
+    /// --text: tokens are the text's characters (the vocabulary is stored in the run folder) or
+    /// its bytes (256 tokens, any file).
+    #[arg(long, value_enum, default_value_t = TokenizationName::Chars)]
+    pub tokenization: TokenizationName,
+    /// --text: tokens per window (the decoder's context).
+    #[arg(long, default_value_t = 128)]
+    pub context: usize,
+    /// --text: optimizer steps in the run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// --text: evaluate and checkpoint every N steps (must divide --steps).
+    #[arg(long, default_value_t = 100)]
+    pub eval_every: usize,
+    /// --text: windows of the evaluation split each evaluation reads.
+    #[arg(long, default_value_t = 64)]
+    pub eval_windows: usize,
+    /// --text: validation and test get one part in N of the text each.
+    #[arg(long, default_value_t = 20)]
+    pub holdout_every: usize,
+    /// --text: the head reuses the token embedding's weights.
+    #[arg(long)]
+    pub tie_embeddings: bool,
+}
+
+impl TextFlags {
+    /// The language-modelling run these flags describe with `train`'s optimizer, schedule and
+    /// loop settings (the image flags are unused).
+    pub fn run_spec(&self, train: &TrainFlags) -> anyhow::Result<TextRunSpec> {
         let Some(path) = &self.text else {
             anyhow::bail!("--text PATH names the text a language model trains on");
         };
@@ -656,7 +665,7 @@ impl TrainFlags {
                     TokenizationName::Bytes => Tokenization::Bytes,
                 },
                 holdout_every: self.holdout_every,
-                evaluate: match self.evaluate_on.unwrap_or(EvaluateOn::Validation) {
+                evaluate: match train.evaluate_on.unwrap_or(EvaluateOn::Validation) {
                     EvaluateOn::Test => EvalSplit::Test,
                     EvaluateOn::Validation => EvalSplit::Validation,
                 },
@@ -664,30 +673,30 @@ impl TrainFlags {
             },
             model: DecoderSpec {
                 context: self.context,
-                dim: self.dim,
-                heads: self.heads,
-                mlp_dim: self.mlp_dim,
-                blocks: self.blocks,
+                dim: train.dim,
+                heads: train.heads,
+                mlp_dim: train.mlp_dim,
+                blocks: train.blocks,
                 tie_embeddings: self.tie_embeddings,
             },
-            optimizer: self.optimizer_spec()?.with_seed(self.seed),
-            scheduler: self.scheduler_spec().with_seed(self.seed),
+            optimizer: train.optimizer_spec()?.with_seed(train.seed),
+            scheduler: train.scheduler_spec().with_seed(train.seed),
             train: TrainSettings {
                 budget: Budget::Steps {
                     steps: self.steps,
                     eval_every: self.eval_every,
                 },
-                batch_size: self.batch_size,
-                eval_batch_size: self.eval_batch_size,
-                seed: self.seed,
-                log_every: self.log_every,
-                progress: !self.quiet,
-                on_nonfinite: match self.on_nonfinite {
+                batch_size: train.batch_size,
+                eval_batch_size: train.eval_batch_size,
+                seed: train.seed,
+                log_every: train.log_every,
+                progress: !train.quiet,
+                on_nonfinite: match train.on_nonfinite {
                     OnNonFinite::Stop => NonFinitePolicy::Stop,
                     OnNonFinite::Skip => NonFinitePolicy::Skip,
                 },
             },
-            device: self.device.clone(),
+            device: train.device.clone(),
         };
         spec.validate()?;
         Ok(spec)

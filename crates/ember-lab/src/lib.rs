@@ -18,7 +18,7 @@ pub mod sweep;
 pub mod table;
 
 pub use compare::{CompareSpec, CompareSpecError};
-pub use flags::TrainFlags;
+pub use flags::{TextFlags, TrainFlags};
 pub use lr_find::{lr_find, LrFindCurve, LrFindError, LrFindSettings, LrSuggestion};
 pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};

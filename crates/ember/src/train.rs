@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::Args;
-use ember_lab::TrainFlags;
+use ember_lab::{TextFlags, TrainFlags};
 use ember_train::RunDir;
 
 /// Options of `ember train`: the run ([`TrainFlags`]) and its folder.
@@ -12,6 +12,9 @@ use ember_train::RunDir;
 pub struct TrainArgs {
     #[command(flatten)]
     pub flags: TrainFlags,
+    /// Language modelling (`--text PATH` and its options).
+    #[command(flatten)]
+    pub text: TextFlags,
     /// Name of the run folder under --runs-dir [default: <dataset>-<optimizer>-<unix time>].
     #[arg(long)]
     pub run_name: Option<String>,
@@ -40,7 +43,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         };
         RunDir::new(args.runs_dir.join(name)).ensure_resumable()?;
     }
-    if args.flags.text.is_some() {
+    if args.text.text.is_some() {
         return train_text(&args);
     }
     let spec = args.flags.run_spec()?;
@@ -71,7 +74,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
 
 /// `ember train --text PATH`: a language model.
 fn train_text(args: &TrainArgs) -> anyhow::Result<()> {
-    let spec = args.flags.text_run_spec()?;
+    let spec = args.text.run_spec(&args.flags)?;
     let run_name = args.run_name.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
