@@ -109,6 +109,23 @@ pub struct Difference {
     pub df: f64,
 }
 
+impl Difference {
+    /// The 95 % interval and two-sided p-value of a mean difference with standard error `se`
+    /// and `df` degrees of freedom.
+    fn t_test(mean: f64, se: f64, df: f64, kind: PairingKind, n: usize) -> Self {
+        let half = t_975(df) * se;
+        Difference {
+            mean,
+            lo: mean - half,
+            hi: mean + half,
+            p_value: two_sided_p(mean, se, df),
+            kind,
+            n,
+            df,
+        }
+    }
+}
+
 /// The paired t test of `a[i] − b[i]`; `None` with fewer than 2 pairs or unequal lengths.
 pub fn paired_difference(a: &[f64], b: &[f64]) -> Option<Difference> {
     if a.len() != b.len() || a.len() < 2 {
@@ -116,18 +133,13 @@ pub fn paired_difference(a: &[f64], b: &[f64]) -> Option<Difference> {
     }
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let MeanStd { mean, std, n } = MeanStd::of(&d);
-    let df = (n - 1) as f64;
-    let se = std / (n as f64).sqrt();
-    let half = t_975(df) * se;
-    Some(Difference {
+    Some(Difference::t_test(
         mean,
-        lo: mean - half,
-        hi: mean + half,
-        p_value: two_sided_p(mean, se, df),
-        kind: PairingKind::Paired,
+        std / (n as f64).sqrt(),
+        (n - 1) as f64,
+        PairingKind::Paired,
         n,
-        df,
-    })
+    ))
 }
 
 /// Welch's t test of `mean(a) − mean(b)`, with the Welch–Satterthwaite degrees of freedom;
@@ -143,17 +155,13 @@ pub fn welch_difference(a: &[f64], b: &[f64]) -> Option<Difference> {
         return None;
     }
     let df = (va + vb).powi(2) / (va.powi(2) / (sa.n - 1) as f64 + vb.powi(2) / (sb.n - 1) as f64);
-    let mean = sa.mean - sb.mean;
-    let half = t_975(df) * se;
-    Some(Difference {
-        mean,
-        lo: mean - half,
-        hi: mean + half,
-        p_value: two_sided_p(mean, se, df),
-        kind: PairingKind::Welch,
-        n: sa.n.min(sb.n),
+    Some(Difference::t_test(
+        sa.mean - sb.mean,
+        se,
         df,
-    })
+        PairingKind::Welch,
+        sa.n.min(sb.n),
+    ))
 }
 
 /// The median (mean of the middle two for an even count), minimum and maximum of some values.

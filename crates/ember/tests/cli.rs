@@ -4,6 +4,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod output;
+use output::stderr;
+
 fn ember(args: &[&str], runs: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ember"))
         .args(args)
@@ -12,10 +15,6 @@ fn ember(args: &[&str], runs: &Path) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("ember runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

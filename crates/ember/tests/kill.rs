@@ -4,8 +4,11 @@
 //! a clear error naming the path, not a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
+
+mod output;
+use output::stderr;
 
 use burn::prelude::*;
 use ember_lab::{OptimizerSpec, SchedulerSpec};
@@ -62,10 +65,6 @@ fn ember(args: &[String]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ember"));
     command.args(args).env("RUST_LOG", "warn");
     command
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// The learning-relevant numbers of one metrics line, as exact bit patterns (wall time and

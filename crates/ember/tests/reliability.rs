@@ -5,24 +5,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
+
+mod output;
+use output::{path, stderr, stdout};
 
 fn ember(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ember"));
     command.args(args).env("RUST_LOG", "warn");
     command
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]
