@@ -46,6 +46,10 @@ pub enum OptimizerName {
     /// Adafactor: factored second moments, no first moment, update clipping; lr capped by
     /// 1/√step and scaled by the parameter's RMS (burn's defaults).
     Adafactor,
+    /// Muon on the transformer blocks' weight matrices (momentum 0.95, Nesterov, 5 Newton–Schulz
+    /// steps, AdamW's RMS matched), AdamW on every other parameter, one lr for both, decoupled
+    /// --weight-decay; transformer and decoder models only.
+    Muon,
     /// Root-free RMSProp: g/(s + λ), no square root (knobs: --curvature-beta, --damping,
     /// --init-curvature, --momentum, --weight-decay).
     RfRmsprop,
@@ -451,6 +455,7 @@ impl TrainFlags {
                 weight_decay: self.weight_decay.unwrap_or(0.0),
             },
             OptimizerName::Adafactor => OptimizerSpec::adafactor(self.weight_decay.unwrap_or(0.0)),
+            OptimizerName::Muon => OptimizerSpec::muon(self.weight_decay.unwrap_or(0.0)),
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
                 let config = RfRmsPropConfig::new(self.batch_size)
                     .with_beta2(self.curvature_beta.unwrap_or(1e-2))
@@ -679,8 +684,8 @@ impl TextFlags {
                 blocks: train.blocks,
                 tie_embeddings: self.tie_embeddings,
             },
-            optimizer: train.optimizer_spec()?.with_seed(train.seed),
-            scheduler: train.scheduler_spec().with_seed(train.seed),
+            optimizer: train.optimizer_spec()?,
+            scheduler: train.scheduler_spec(),
             train: TrainSettings {
                 budget: Budget::Steps {
                     steps: self.steps,
@@ -697,7 +702,8 @@ impl TextFlags {
                 },
             },
             device: train.device.clone(),
-        };
+        }
+        .with_seed(train.seed);
         spec.validate()?;
         Ok(spec)
     }

@@ -22,6 +22,16 @@ impl Table {
         self
     }
 
+    /// Removes column `index` from the header and every row that reaches it.
+    pub fn drop_column(&mut self, index: usize) -> &mut Self {
+        for cells in std::iter::once(&mut self.header).chain(&mut self.rows) {
+            if index < cells.len() {
+                cells.remove(index);
+            }
+        }
+        self
+    }
+
     /// The table as Markdown, one line per row, ending in a newline.
     pub fn render(&self) -> String {
         let width = self.header.len();

@@ -5,24 +5,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod output;
+use output::{path, stderr, stdout};
+
 fn ember(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ember"))
         .args(args)
         .env("RUST_LOG", "warn")
         .output()
         .expect("ember runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn verse(dir: &Path) -> std::path::PathBuf {
@@ -238,4 +229,118 @@ fn the_fetch_script_lays_out_the_plays_of_a_source_distribution() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A tuned text comparison small enough for a test: two arms, two trials each chosen on the
+/// validation loss, finals on two seeds, AdamW as the reference, a loss target.
+fn text_spec(dir: &Path, text: &Path) -> std::path::PathBuf {
+    let spec = dir.join("verse-lm.toml");
+    std::fs::write(
+        &spec,
+        format!(
+            r#"
+name = "verse-lm"
+seeds = [0, 1]
+reference = "adamw"
+target = {{ loss = 3.0 }}
+[model]
+kind = "decoder"
+context = 16
+dim = 16
+heads = 2
+mlp_dim = 32
+blocks = 1
+[data]
+text = "{}"
+eval_windows = 4
+[train]
+steps = 20
+eval_every = 10
+batch_size = 4
+[sweep]
+trials = 2
+[[arm]]
+name = "adamw"
+optimizer = {{ name = "adamw" }}
+scheduler = {{ name = "cosine", lr = 3e-3, warmup_steps = 5 }}
+search = {{ "scheduler.lr" = {{ grid = [1e-4, 3e-3] }} }}
+[[arm]]
+name = "rf-rmsprop"
+optimizer = {{ name = "rf-rmsprop" }}
+scheduler = {{ name = "cosine", lr = 1e-3, warmup_steps = 5 }}
+search = {{ "scheduler.lr" = {{ grid = [1e-5, 1e-3] }} }}
+"#,
+            path(text)
+        ),
+    )
+    .unwrap();
+    spec
+}
+
+#[test]
+fn a_text_comparison_chooses_on_validation_loss_and_reports_loss() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = verse(dir.path());
+    let spec = text_spec(dir.path(), &text);
+    let (runs, out_dir) = (dir.path().join("runs"), dir.path().join("report"));
+    let out = ember(&[
+        "compare",
+        path(&spec),
+        "--runs-dir",
+        path(&runs),
+        "--out",
+        path(&out_dir),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = std::fs::read_to_string(out_dir.join("results.md")).unwrap();
+    for expected in [
+        "Causal decoder",
+        "20 steps (evaluated every 10)",
+        "the text's validation split",
+        "lowest final validation loss",
+        "rf-rmsprop − adamw",
+    ] {
+        assert!(results.contains(expected), "`{expected}` in:\n{results}");
+    }
+    assert!(!results.contains("accuracy"), "{results}");
+    // Every trial read the validation split, every final the test split.
+    for (folder, split) in [
+        ("trials/adamw-t0", "validation"),
+        ("trials/rf-rmsprop-t1", "validation"),
+        ("adamw-s0", "test"),
+        ("rf-rmsprop-s1", "test"),
+    ] {
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(runs.join("verse-lm").join(folder).join("summary.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(summary["summary"]["final_eval"]["split"], split, "{folder}");
+    }
+    // The sweep chose each arm's trial with the lower validation loss (on 20 steps the larger of
+    // the two learning rates, by far).
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    let adamw = runs.join("verse-lm/adamw-s0/config.json");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(adamw).unwrap()).unwrap();
+    assert_eq!(config["scheduler"]["lr"], 3e-3, "{config}");
+    assert!(
+        json["arms"].as_array().is_some_and(|a| a.len() == 2),
+        "{json}"
+    );
+
+    // A text spec with an image budget is refused naming the field.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("steps = 20\neval_every = 10", "epochs = 2"),
+    )
+    .unwrap();
+    let out = ember(&["compare", path(&bad), "--runs-dir", path(&runs)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("train.epochs"), "{}", stderr(&out));
 }

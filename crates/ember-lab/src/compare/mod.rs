@@ -20,6 +20,7 @@ pub use results::{
 };
 pub use run::{default_out, Experiment, Written};
 pub use spec::{
-    ArmChoice, ArmSpec, CompareSpec, CompareSpecError, DataSection, Target, TrainSection,
+    ArmChoice, ArmSpec, CompareSpec, CompareSpecError, DataSection, Target, TextSection,
+    TrainSection, Workload,
 };
 pub use worker::{Shard, WorkerOptions};

@@ -208,7 +208,7 @@ pub fn collect_results(
         spec: spec.name.clone(),
         commit,
         machine,
-        rounds: spec.train.epochs,
+        rounds: spec.train.rounds(),
         batch_size: spec.train.batch_size,
         seeds: spec.seeds.clone(),
         reference: spec.reference.clone(),
@@ -240,12 +240,13 @@ fn collect_arm(
             let Some((summary, config)) = run.read_summary().map_err(fail)? else {
                 continue;
             };
-            if summary.rounds != spec.train.epochs {
+            if summary.rounds != spec.train.rounds() {
                 tracing::warn!(
-                    "{}: finished {} epochs, the spec asks for {}: left out of the report",
+                    "{}: finished {} {}, the spec asks for {}: left out of the report",
                     run.root().display(),
                     summary.rounds,
-                    spec.train.epochs
+                    spec.train.round_name(),
+                    spec.train.rounds()
                 );
                 continue;
             }

@@ -10,7 +10,7 @@ use super::{
     archive_runs, archived_runs, collect_results, render_results, write_plots, write_results_json,
     ArmSpec, CompareSpec,
 };
-use crate::spec::RunSpec;
+use crate::spec::AnyRunSpec;
 use crate::sweep::{self, ArmSweep, Setting};
 
 /// Where an experiment's runs and report go.
@@ -139,7 +139,7 @@ impl Experiment<'_> {
         })
     }
 
-    /// Trains every final run that has not finished the spec's epochs; returns what failed.
+    /// Trains every final run that has not finished the spec's budget; returns what failed.
     fn train_missing(&self, spec: &CompareSpec, settings: &[Option<Setting>]) -> Vec<String> {
         let mut failed = Vec::new();
         for (arm, setting) in spec.arms.iter().zip(settings) {
@@ -163,7 +163,7 @@ impl Experiment<'_> {
     }
 
     /// Trains (or resumes) the final run of `arm` with `seed`, unless it finished the spec's
-    /// epochs already; the error says which run and why.
+    /// budget already; the error says which run and why.
     pub(super) fn train_final(
         &self,
         spec: &CompareSpec,
@@ -177,14 +177,15 @@ impl Experiment<'_> {
                 tracing::info!("{} seed {seed}: finished earlier, skipped", arm.name);
                 return Ok(());
             }
-            FinalState::Longer(epochs) => {
+            FinalState::Longer(rounds) => {
                 // Resuming would rewrite its summary for a model trained longer.
                 return Err(format!(
-                    "{} seed {seed}: {} finished {epochs} epochs but the spec asks for {}; \
+                    "{} seed {seed}: {} finished {rounds} {} but the spec asks for {}; \
                      left as it is (move the folder away to train it again)",
                     arm.name,
                     run.root().display(),
-                    spec.train.epochs
+                    spec.train.round_name(),
+                    spec.train.rounds()
                 ));
             }
             FinalState::ToTrain => {}
@@ -209,7 +210,7 @@ impl Experiment<'_> {
     pub(super) fn planned_trials(
         &self,
         spec: &CompareSpec,
-    ) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
+    ) -> anyhow::Result<Vec<(String, RunDir, AnyRunSpec)>> {
         let Some(section) = &spec.sweep else {
             return Ok(Vec::new());
         };
@@ -234,7 +235,7 @@ impl Experiment<'_> {
         &self,
         spec: &CompareSpec,
         settings: &[Option<Setting>],
-    ) -> anyhow::Result<Vec<(String, RunDir, RunSpec)>> {
+    ) -> anyhow::Result<Vec<(String, RunDir, AnyRunSpec)>> {
         let mut planned = Vec::new();
         for (arm, setting) in spec.arms.iter().zip(settings) {
             let Some(setting) = setting.as_ref().filter(|_| arm.pending.is_none()) else {
@@ -258,7 +259,7 @@ impl Experiment<'_> {
     /// before anything trains or a report is written, a report-only run included.
     pub(super) fn refuse_changed(
         &self,
-        planned: &[(String, RunDir, RunSpec)],
+        planned: &[(String, RunDir, AnyRunSpec)],
     ) -> anyhow::Result<()> {
         let mut changed = Vec::new();
         for (what, run, planned) in planned {
@@ -294,18 +295,19 @@ impl Experiment<'_> {
     }
 }
 
-/// Where a final run stands against the spec's epochs.
+/// Where a final run stands against the spec's budget (epochs, or evaluation rounds of steps).
 pub(super) enum FinalState {
     Finished,
-    /// Finished more epochs than the spec asks for: never rewritten.
+    /// Finished more rounds than the spec asks for: never rewritten.
     Longer(usize),
     ToTrain,
 }
 
 pub(super) fn final_state(spec: &CompareSpec, run: &RunDir) -> FinalState {
+    let rounds = spec.train.rounds();
     match run.finished_rounds() {
-        Some(epochs) if epochs == spec.train.epochs => FinalState::Finished,
-        Some(epochs) if epochs > spec.train.epochs => FinalState::Longer(epochs),
+        Some(done) if done == rounds => FinalState::Finished,
+        Some(done) if done > rounds => FinalState::Longer(done),
         _ => FinalState::ToTrain,
     }
 }

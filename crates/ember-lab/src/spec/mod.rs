@@ -3,6 +3,7 @@
 //! ([`crate::table`]), and are recorded in a run's `config.json`. Each validates itself and names the
 //! bad field.
 
+mod any_run;
 mod dataset;
 mod model;
 mod optimizer;
@@ -10,9 +11,10 @@ mod run;
 mod scheduler;
 mod text_run;
 
+pub use any_run::AnyRunSpec;
 pub use dataset::{DataSpec, DatasetSpec, Holdout};
 pub use model::{ModelSpec, TokenPoolSpec, TransformerSpec};
-pub use optimizer::OptimizerSpec;
+pub use optimizer::{muon_group, OptimizerSpec};
 pub use run::{Prepared, RunSpec};
 pub use scheduler::SchedulerSpec;
 pub use text_run::{read_vocabulary, DecoderSpec, TextDataSpec, TextRunSpec, VOCABULARY_FILE};

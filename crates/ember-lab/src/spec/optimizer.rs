@@ -1,8 +1,10 @@
 use burn::module::Module;
+use burn::module::ParamGroup;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{
-    AdafactorConfig, AdamConfig, AdamWConfig, LionConfig, ModuleOptimizer, SgdConfig,
+    AdafactorConfig, AdamConfig, AdamWConfig, AdjustLrFn, LionConfig, ModuleOptimizer, MuonConfig,
+    SgdConfig,
 };
 use ember_optim::{
     DirectionRule, GamConfig, IfShampooConfig, RfAdaGradConfig, RfAdamWConfig, RfRmsPropConfig,
@@ -57,6 +59,21 @@ pub enum OptimizerSpec {
         decay_rate: f64,
         epsilon_1: f64,
         epsilon_2: f64,
+        weight_decay: f64,
+    },
+    /// Muon (Jordan et al., 2024) on the weight matrices of the transformer blocks (attention's
+    /// four projections, the MLP's two linears): momentum (Nesterov by default) orthogonalised by
+    /// `ns_steps` Newton–Schulz iterations; every other parameter (embeddings, positions, the
+    /// head, norms, biases) steps with AdamW (β 0.9/0.999, ε 1e-8) — burn's `Muon` and `AdamW`
+    /// through its parameter groups, the reference recipe. Both groups share the lr schedule and
+    /// the decoupled `weight_decay`; with `match_adamw_rms` (the default, Moonshot's scaling
+    /// 0.2·√max(rows, cols)) Muon's update has AdamW's RMS, so one lr suits both, else Keller
+    /// Jordan's √max(1, rows/cols).
+    Muon {
+        momentum: f64,
+        nesterov: bool,
+        ns_steps: usize,
+        match_adamw_rms: bool,
         weight_decay: f64,
     },
     /// Root-free RMSProp (Lin et al., ICML 2024).
@@ -141,6 +158,18 @@ impl OptimizerSpec {
                 check_unit("beta_2", beta_2)?;
                 check_non_negative("weight_decay", weight_decay)
             }
+            OptimizerSpec::Muon {
+                momentum,
+                ns_steps,
+                weight_decay,
+                ..
+            } => {
+                check_unit("momentum", momentum)?;
+                if ns_steps == 0 {
+                    return Err(SpecError::new("ns_steps", "must be at least 1"));
+                }
+                check_non_negative("weight_decay", weight_decay)
+            }
             OptimizerSpec::Adafactor {
                 clip_threshold,
                 decay_rate,
@@ -220,8 +249,8 @@ impl OptimizerSpec {
         ]
     }
 
-    /// burn's optimizers beyond the PyTorch baselines (Lion, Adafactor) with their defaults:
-    /// selectable by name, not part of the benchmark's optimizer list.
+    /// burn's optimizers beyond the PyTorch baselines (Lion, Adafactor, Muon) with their
+    /// defaults: selectable by name, not part of the benchmark's optimizer list.
     fn extra_defaults() -> Vec<OptimizerSpec> {
         vec![
             OptimizerSpec::Lion {
@@ -230,7 +259,25 @@ impl OptimizerSpec {
                 weight_decay: 0.0,
             },
             OptimizerSpec::adafactor(0.0),
+            OptimizerSpec::muon(0.0),
         ]
+    }
+
+    /// Muon with burn's defaults (momentum 0.95, Nesterov, 5 Newton–Schulz steps), AdamW's RMS
+    /// matched, and `weight_decay`.
+    pub fn muon(weight_decay: f64) -> Self {
+        OptimizerSpec::Muon {
+            momentum: 0.95,
+            nesterov: true,
+            ns_steps: 5,
+            match_adamw_rms: true,
+            weight_decay,
+        }
+    }
+
+    /// Whether it steps only models with transformer blocks (Muon's group is their matrices).
+    pub fn needs_transformer_blocks(&self) -> bool {
+        matches!(self, OptimizerSpec::Muon { .. })
     }
 
     /// Adafactor with burn's (and the paper's) defaults and `weight_decay`.
@@ -347,6 +394,7 @@ impl OptimizerSpec {
             OptimizerSpec::Adam { .. } => "adam",
             OptimizerSpec::AdamW { .. } => "adamw",
             OptimizerSpec::Lion { .. } => "lion",
+            OptimizerSpec::Muon { .. } => "muon",
             OptimizerSpec::Adafactor { .. } => "adafactor",
             OptimizerSpec::RfRmsprop(_) => "rf-rmsprop",
             OptimizerSpec::RfAdagrad(_) => "rf-adagrad",
@@ -473,6 +521,35 @@ impl OptimizerSpec {
                 .with_epsilon(epsilon as f32)
                 .with_weight_decay(weight_decay as f32)
                 .init(),
+            OptimizerSpec::Muon {
+                momentum,
+                nesterov,
+                ns_steps,
+                match_adamw_rms,
+                weight_decay,
+            } => {
+                let muon = MuonConfig::new()
+                    .with_momentum(MomentumConfig {
+                        momentum,
+                        dampening: 0.0,
+                        nesterov,
+                    })
+                    .with_ns_steps(ns_steps)
+                    .with_adjust_lr_fn(if match_adamw_rms {
+                        AdjustLrFn::MatchRmsAdamW
+                    } else {
+                        AdjustLrFn::Original
+                    })
+                    .with_weight_decay(
+                        (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+                    )
+                    .build();
+                // AdamW is the fallback for every parameter; the blocks' matrices go to Muon.
+                AdamWConfig::new()
+                    .with_weight_decay(weight_decay as f32)
+                    .init()
+                    .with_group(muon_group(), muon, None)
+            }
             OptimizerSpec::Lion {
                 beta_1,
                 beta_2,
@@ -503,6 +580,23 @@ impl OptimizerSpec {
         })
     }
 }
+/// The parameters Muon steps: the weight matrices of `EncoderBlock`s (shared by
+/// `TwoLayerTransformer` and `CausalDecoder`), found by the end of their module path
+/// (`blocks.<i>.attention.query.weight`, `blocks.<i>.mlp_in.weight`, …; no other Ember model
+/// has these names). Every one is 2-D, as Newton–Schulz needs; embeddings, the head, norms and
+/// biases are not in it.
+pub fn muon_group() -> ParamGroup {
+    const MATRICES: [&str; 6] = [
+        "attention.query.weight",
+        "attention.key.weight",
+        "attention.value.weight",
+        "attention.output.weight",
+        "mlp_in.weight",
+        "mlp_out.weight",
+    ];
+    ParamGroup::from_any_predicates(MATRICES.iter().map(|m| format!(".{m}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,8 +646,8 @@ mod tests {
     }
 
     #[test]
-    fn lion_and_adafactor_are_named_built_and_checked() {
-        for name in ["lion", "adafactor"] {
+    fn lion_adafactor_and_muon_are_named_built_and_checked() {
+        for name in ["lion", "adafactor", "muon"] {
             let spec = OptimizerSpec::named(name, 32).unwrap();
             assert_eq!(spec.name(), name);
             spec.validate().unwrap();
@@ -578,6 +672,93 @@ mod tests {
             weight_decay: 0.0,
         };
         assert_eq!(bad.validate().unwrap_err().field, "decay_rate");
+    }
+
+    /// Every float parameter of `model` by module path, as host values.
+    fn parameters<M: Module>(model: &M) -> std::collections::BTreeMap<String, Vec<f32>> {
+        use burn::module::{ModuleVisitor, Param};
+        use burn::prelude::Tensor;
+        #[derive(Default)]
+        struct Collect {
+            path: Vec<String>,
+            values: std::collections::BTreeMap<String, Vec<f32>>,
+        }
+        impl ModuleVisitor for Collect {
+            fn enter_module(&mut self, name: &str, _container_type: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _name: &str, _container_type: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = param
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap();
+                self.values.insert(self.path.join("."), values);
+            }
+        }
+        let mut collect = Collect::default();
+        model.visit(&mut collect);
+        collect.values
+    }
+
+    /// One step of Muon from a fresh state on a small decoder: AdamW's first step moves every
+    /// parameter with a gradient by lr in each coordinate (m̂/√v̂ = ±1), Muon's orthogonalised
+    /// momentum does not, so the size of each parameter's step shows which optimizer took it.
+    #[test]
+    fn muon_steps_the_blocks_matrices_and_adamw_everything_else() {
+        use burn::optim::GradientsParams;
+        use burn::prelude::{Int, Tensor};
+        let device = ember_train::DeviceChoice::Flex.device().unwrap();
+        device.seed(3);
+        let model = ember_models::CausalDecoderConfig::new(7)
+            .with_context(6)
+            .with_dim(8)
+            .with_heads(2)
+            .with_mlp_dim(16)
+            .with_blocks(2)
+            .init(&device)
+            .unwrap();
+        let before = parameters(&model);
+        let tokens: Vec<i64> = (0..12).map(|i| (i * 5 % 7) as i64).collect();
+        let tokens =
+            Tensor::<2, Int>::from_data(burn::tensor::TensorData::new(tokens, [2, 6]), &device);
+        let loss = model.forward(tokens).powf_scalar(2.0).mean();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = 0.01;
+        let mut muon = OptimizerSpec::muon(0.0).build(1).unwrap();
+        let after = parameters(&muon.step(lr, model, grads));
+        let mut matrices = 0;
+        for (path, old) in &before {
+            let steps: Vec<f64> = old
+                .iter()
+                .zip(&after[path])
+                .map(|(a, b)| f64::from((b - a).abs()))
+                .collect();
+            // Within 5 %: a tiny gradient's first Adam step is g/(|g| + ε), a little under lr.
+            let adam_like = steps.iter().filter(|d| (*d - lr).abs() < 0.05 * lr).count();
+            let is_matrix = path.starts_with("blocks.")
+                && (path.contains(".attention.") || path.contains(".mlp_"))
+                && path.ends_with(".weight");
+            if is_matrix {
+                matrices += 1;
+                let rms = (steps.iter().map(|d| d * d).sum::<f64>() / steps.len() as f64).sqrt();
+                // Moonshot's scaling gives about 0.2·lr RMS; AdamW would give exactly lr.
+                assert!(
+                    adam_like < steps.len() / 4 && (0.05 * lr..0.6 * lr).contains(&rms),
+                    "{path}: rms {rms}, {adam_like} of {} steps of size lr",
+                    steps.len()
+                );
+            } else if !path.starts_with("embedding") && !path.ends_with("key.bias") {
+                // Positions, norms, biases and the head: every coordinate has a gradient (not
+                // the unused embedding rows, nor the key bias, to which softmax is blind).
+                assert_eq!(adam_like, steps.len(), "{path}: {steps:?}");
+            }
+        }
+        assert_eq!(matrices, 2 * 6, "{:?}", before.keys().collect::<Vec<_>>());
     }
 
     #[test]

@@ -52,6 +52,18 @@ impl RunSpec {
             .map_err(|e| SpecError::new("device", e.to_string()))?;
         self.data.validate()?;
         self.optimizer.validate()?;
+        if self.optimizer.needs_transformer_blocks()
+            && !matches!(self.model, ModelSpec::Transformer(_))
+        {
+            return Err(SpecError::new(
+                "name",
+                format!(
+                    "{} steps the weight matrices of transformer blocks; model `{}` has none",
+                    self.optimizer.name(),
+                    self.model.kind()
+                ),
+            ));
+        }
         self.scheduler.validate()
     }
 

@@ -88,6 +88,15 @@ struct TextRunConfig<'a> {
 }
 
 impl TextRunSpec {
+    /// The same run with every seeded part (model initialisation, window draws, PLRS draws,
+    /// VAMO/ZO directions) seeded by `seed`.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.train.seed = seed;
+        self.optimizer = self.optimizer.with_seed(seed);
+        self.scheduler = self.scheduler.with_seed(seed);
+        self
+    }
+
     /// Tokens the mean loss of one step averages over (windows × context): the batch size the
     /// root-free methods scale their curvature by.
     pub fn tokens_per_step(&self) -> usize {

@@ -5,7 +5,8 @@
 //! ```toml
 //! [sweep]
 //! trials = 8               # per arm (a space of small grids is tried exhaustively)
-//! validation = 5000        # training images held out for selection (class-balanced, seeded)
+//! validation = 5000        # images: training images held out for selection (class-balanced,
+//!                          # seeded); text validates on the split its `holdout_every` holds out
 //! seed = 0                 # seeds the random search
 //! target_accuracy = 0.5    # optional: report the time and steps to reach it
 //!
@@ -18,15 +19,16 @@
 //!
 //! Trials train on the training set less the validation split, with the spec's epochs and its
 //! first seed, and are evaluated on the validation split; a trial whose loss or update stops being
-//! finite stops at once and counts as diverged. The chosen setting is the trial with the highest
-//! final validation accuracy (ties: the lower validation loss). Finished and diverged trials are
-//! kept on disk and skipped when the sweep runs again.
+//! finite stops at once and counts as diverged. The chosen setting is the trial with the best
+//! final validation metric — the highest accuracy for images (ties: the lower validation loss),
+//! the lowest loss for text. Finished and diverged trials are kept on disk and skipped when the
+//! sweep runs again.
 
 pub mod space;
 
 use std::path::{Path, PathBuf};
 
-use ember_train::{write_atomically, EvalSplit, RecordKind, RunDir, TrainError};
+use ember_train::{write_atomically, EvalSplit, RecordKind, RunDir, Selection, TrainError};
 use serde::{Deserialize, Serialize};
 
 pub use space::{Dimension, Setting, Space};
@@ -41,8 +43,8 @@ use crate::plot::{LegendPosition, LinePlot};
 pub struct SweepSection {
     /// Trials per arm.
     pub trials: usize,
-    /// Training images held out as the validation split.
-    pub validation: usize,
+    /// Training images held out as the validation split (images only; required there).
+    pub validation: Option<usize>,
     /// Seeds the random search (with the arm's index).
     #[serde(default)]
     pub seed: u64,
@@ -55,7 +57,8 @@ pub struct SweepSection {
 pub enum TrialOutcome {
     /// Trained all epochs.
     Finished {
-        validation_accuracy: f64,
+        /// The final validation value of the spec's selection metric (accuracy or loss).
+        validation: f64,
         validation_loss: f64,
         /// Wall time (s) and step at the end of the first epoch at or above the target accuracy.
         reached_target: Option<(f64, u64)>,
@@ -134,12 +137,12 @@ pub fn run_trials(
         }
         trials.push(Trial {
             index,
-            lr: run_spec.scheduler.lr(),
+            lr: run_spec.scheduler().lr(),
             outcome: read_outcome(spec, &run)?,
             setting,
         });
     }
-    let chosen = choose(&trials);
+    let chosen = choose(&trials, &spec.selection());
     Ok(ArmSweep {
         arm: arm.name.clone(),
         trials,
@@ -188,23 +191,23 @@ pub fn trial_outcome(
     read_outcome(spec, &trial_dir(spec, runs_dir, arm, index))
 }
 
-/// The trial with the highest final validation accuracy; ties go to the lower validation loss,
-/// then to the earlier trial.
-pub fn choose(trials: &[Trial]) -> Option<usize> {
+/// The trial with the best final validation value of `selection`'s metric; ties go to the lower
+/// validation loss, then to the earlier trial.
+pub fn choose(trials: &[Trial], selection: &Selection) -> Option<usize> {
     let mut best: Option<(usize, f64, f64)> = None;
     for t in trials {
         if let TrialOutcome::Finished {
-            validation_accuracy: acc,
+            validation: value,
             validation_loss: loss,
             ..
         } = t.outcome
         {
             let better = match best {
                 None => true,
-                Some((_, a, l)) => acc > a || (acc == a && loss < l),
+                Some((_, v, l)) => selection.better(value, v) || (value == v && loss < l),
             };
             if better {
-                best = Some((t.index, acc, loss));
+                best = Some((t.index, value, loss));
             }
         }
     }
@@ -219,7 +222,7 @@ fn read_outcome(spec: &CompareSpec, run: &RunDir) -> anyhow::Result<TrialOutcome
     let Some((summary, _)) = run.read_summary()? else {
         return Ok(TrialOutcome::Missing);
     };
-    if summary.rounds != spec.train.epochs {
+    if summary.rounds != spec.train.rounds() {
         return Ok(TrialOutcome::Missing);
     }
     let reached_target = match spec.sweep.as_ref().and_then(|s| s.target_accuracy) {
@@ -239,7 +242,10 @@ fn read_outcome(spec: &CompareSpec, run: &RunDir) -> anyhow::Result<TrialOutcome
         );
     }
     Ok(TrialOutcome::Finished {
-        validation_accuracy: summary.final_eval.metric("accuracy").unwrap_or(f64::NAN),
+        validation: summary
+            .final_eval
+            .metric(&spec.selection().metric)
+            .unwrap_or(f64::NAN),
         validation_loss: summary.final_eval.loss,
         reached_target,
         wall_time_s: summary.wall_time_s,
@@ -249,25 +255,38 @@ fn read_outcome(spec: &CompareSpec, run: &RunDir) -> anyhow::Result<TrialOutcome
 /// The sweep's part of `results.md`: how the search was run, and per arm its space, trials,
 /// choice and (with a target) the time to reach it.
 pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> String {
+    let selection = spec.selection();
+    let by_accuracy = selection.metric == "accuracy";
+    let split = match sweep.validation {
+        Some(images) => format!(
+            "a validation split of {images} images held out of the training set (class-balanced, \
+             seeded)"
+        ),
+        None => "the text's validation split".to_string(),
+    };
     let mut md = format!(
-        "## Search\n\nEach arm's knobs were searched on a validation split of {} images held out of \
-         the training set (class-balanced, seeded), with seed {} and the same epochs; {} trials per \
-         arm (a space of small grids is tried exhaustively), search seed {}. The chosen setting \
-         has the highest final validation accuracy; the runs above trained with it on every seed \
-         and are the only ones that read the test set.\n\n",
-        sweep.validation, spec.seeds[0], sweep.trials, sweep.seed
+        "## Search\n\nEach arm's knobs were searched on {split}, with seed {} and the same \
+         budget; {} trials per arm (a space of small grids is tried exhaustively), search seed {}. \
+         The chosen setting has the {} final validation {}; the runs above trained with it on \
+         every seed and are the only ones that read the test set.\n\n",
+        spec.seeds[0],
+        sweep.trials,
+        sweep.seed,
+        if selection.higher_is_better {
+            "highest"
+        } else {
+            "lowest"
+        },
+        selection.metric
     );
     let target = sweep.target_accuracy;
-    let mut header: Vec<String> = [
-        "arm",
-        "searched",
-        "trials done (diverged)",
-        "chosen",
-        "validation accuracy",
-        "validation loss",
-    ]
-    .map(String::from)
-    .into();
+    let mut header: Vec<String> = ["arm", "searched", "trials done (diverged)", "chosen"]
+        .map(String::from)
+        .into();
+    if by_accuracy {
+        header.push("validation accuracy".into());
+    }
+    header.push("validation loss".into());
     if let Some(t) = target {
         header.push(format!(
             "time to {:.1} % validation accuracy (steps)",
@@ -291,7 +310,7 @@ pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> St
             Some((
                 setting,
                 TrialOutcome::Finished {
-                    validation_accuracy,
+                    validation,
                     validation_loss,
                     reached_target,
                     ..
@@ -302,7 +321,7 @@ pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> St
                 } else {
                     space::label(setting)
                 },
-                format!("{:.2} %", 100.0 * validation_accuracy),
+                format!("{:.2} %", 100.0 * validation),
                 format!("{validation_loss:.4}"),
                 match reached_target {
                     Some((wall, step)) => format!("{wall:.1} s ({step})"),
@@ -321,17 +340,49 @@ pub fn render(spec: &CompareSpec, sweep: &SweepSection, arms: &[ArmSweep]) -> St
             },
             format!("{done}/{} ({diverged})", swept.trials.len()),
             choice,
-            acc,
-            loss,
         ];
+        if by_accuracy {
+            row.push(acc);
+        }
+        row.push(loss);
         if target.is_some() {
             row.push(reached);
         }
         table.row(row);
     }
     md += &table.render();
-    md += "\n![final validation accuracy against learning rate](sensitivity.png)\n";
+    let edges = chosen_at_edges(spec, arms);
+    if !edges.is_empty() {
+        md += &format!(
+            "\n> **Warning.** Chosen at the edge of the searched space, so the best value may lie \
+             outside it: {}.\n",
+            edges.join("; ")
+        );
+    }
+    md += &format!(
+        "\n![final validation {} against learning rate](sensitivity.png)\n",
+        selection.metric
+    );
     md
+}
+
+/// `` `arm`: `scheduler.lr` = 0.01 `` for every knob whose chosen value lies at the edge of its
+/// arm's space ([`Dimension::at_edge`]).
+pub fn chosen_at_edges(spec: &CompareSpec, arms: &[ArmSweep]) -> Vec<String> {
+    let mut edges = Vec::new();
+    for (arm, swept) in spec.arms.iter().zip(arms) {
+        let Some(setting) = swept.chosen_setting() else {
+            continue;
+        };
+        for (path, dimension) in &arm.search {
+            if let Some(&value) = setting.get(path) {
+                if dimension.at_edge(value) {
+                    edges.push(format!("`{}`: `{path}` = {value}", arm.name));
+                }
+            }
+        }
+    }
+    edges
 }
 
 /// An arm's search space as the reports print it: `` `scheduler.lr` log-uniform [0.001, 0.1] ``,
@@ -359,21 +410,34 @@ pub fn write_sensitivity_plot(
     arms: &[ArmSweep],
     out: &Path,
 ) -> Option<PathBuf> {
+    let by_accuracy = spec.selection().metric == "accuracy";
     let mut plot = LinePlot::new(format!("{}: sensitivity to the learning rate", spec.name))
         .x_label("peak learning rate")
-        .y_label("final validation accuracy (%)")
+        .y_label(if by_accuracy {
+            "final validation accuracy (%)"
+        } else {
+            "final validation loss"
+        })
         .log_x(true)
-        .legend(LegendPosition::LowerRight);
+        .legend(if by_accuracy {
+            LegendPosition::LowerRight
+        } else {
+            LegendPosition::UpperRight
+        });
     let mut any = false;
     for swept in arms {
         let mut points: Vec<(f64, f64)> = swept
             .trials
             .iter()
             .filter_map(|t| match t.outcome {
-                TrialOutcome::Finished {
-                    validation_accuracy,
-                    ..
-                } => Some((t.lr, 100.0 * validation_accuracy)),
+                TrialOutcome::Finished { validation, .. } => Some((
+                    t.lr,
+                    if by_accuracy {
+                        100.0 * validation
+                    } else {
+                        validation
+                    },
+                )),
                 _ => None,
             })
             .collect();
@@ -406,7 +470,7 @@ mod tests {
             setting: Setting::new(),
             lr: 0.1,
             outcome: TrialOutcome::Finished {
-                validation_accuracy: acc,
+                validation: acc,
                 validation_loss: loss,
                 reached_target: None,
                 wall_time_s: 1.0,
@@ -429,7 +493,17 @@ mod tests {
             finished(3, 0.6, 1.1),
             finished(4, 0.6, 1.1),
         ];
-        assert_eq!(choose(&trials), Some(3));
-        assert_eq!(choose(&trials[..1]), None);
+        assert!(Dimension::Grid(vec![1e-3, 3e-3, 1e-2]).at_edge(1e-2));
+        assert!(Dimension::Grid(vec![1e-3, 3e-3, 1e-2]).at_edge(1e-3));
+        assert!(!Dimension::Grid(vec![1e-3, 3e-3, 1e-2]).at_edge(3e-3));
+        assert!(!Dimension::Grid(vec![0.5]).at_edge(0.5));
+        // log-uniform [1e-4, 1e-2]: the outer tenth of the log range is 10^±0.2 from the ends.
+        assert!(Dimension::LogUniform([1e-4, 1e-2]).at_edge(1.5e-4));
+        assert!(!Dimension::LogUniform([1e-4, 1e-2]).at_edge(1e-3));
+        assert!(Dimension::Uniform([0.0, 1.0]).at_edge(0.95));
+        assert_eq!(choose(&trials, &Selection::accuracy()), Some(3));
+        assert_eq!(choose(&trials[..1], &Selection::accuracy()), None);
+        // Judged by loss (text), the lowest value wins.
+        assert_eq!(choose(&trials, &Selection::loss()), Some(1));
     }
 }

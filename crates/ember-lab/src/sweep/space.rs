@@ -67,6 +67,30 @@ impl Dimension {
 /// Knob path (`scheduler.lr`) → its dimension; ordered, so trials are the same on every machine.
 pub type Space = BTreeMap<String, Dimension>;
 
+impl Dimension {
+    /// Whether `value` lies at the edge of the dimension: a grid's smallest or largest value, or
+    /// within the outer tenth of a range (on a log scale for `log_uniform`). A choice there
+    /// suggests the best value may lie outside what was searched.
+    pub fn at_edge(&self, value: f64) -> bool {
+        let near = |low: f64, high: f64, v: f64| {
+            let tenth = (high - low) / 10.0;
+            v <= low + tenth || v >= high - tenth
+        };
+        match self {
+            Dimension::LogUniform([low, high]) => near(low.ln(), high.ln(), value.ln()),
+            Dimension::Uniform([low, high]) => near(*low, *high, value),
+            Dimension::Grid(values) => {
+                let (min, max) = values
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                        (a.min(v), b.max(v))
+                    });
+                values.len() > 1 && (value == min || value == max)
+            }
+        }
+    }
+}
+
 /// One trial's knob values, by path.
 pub type Setting = BTreeMap<String, f64>;
 
