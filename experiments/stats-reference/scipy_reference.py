@@ -1,4 +1,4 @@
-# Prints the reference values that crates/ember-lab/src/stats.rs tests against (see README.md).
+# Prints the reference values that crates/ember-lab/src/report/stats.rs tests against (see README.md).
 import numpy as np
 from scipy import stats
 print("t975 df=4", stats.t.ppf(0.975, 4))

@@ -1,28 +1,26 @@
 //! Ember's lab: everything that runs many trainings and explains them, on top of the training
-//! library `ember-train`. Typed run specs (from `ember train`'s flags or an experiment's tables),
-//! experiment comparisons over seeds, the learning-rate range test, plots, Markdown/JSON reports,
-//! benchmarks and paper studies. The `ember` command line is a thin layer over this crate.
+//! library `ember-train`. The `ember` command line is a thin layer over this crate. Its floor plan:
+//!
+//! - [`spec`]: typed run specs, built from `ember train`'s flags (in the `ember` crate) or an
+//!   experiment's tables ([`spec::table`]), one type per run kind (images, language modelling);
+//! - [`compare`]: experiments — arms × seeds, tuned by a sweep on validation first
+//!   ([`compare::sweep`]), run by one process or many workers, and their reports;
+//! - [`report`]: the parts of every report (Markdown tables, plots, statistics, provenance);
+//! - [`tools`]: one-purpose tools (the LR range test, benchmarks, the SignGD study, sampling, the
+//!   replay kit).
 
-pub mod bench;
 pub mod compare;
-pub mod flags;
-pub mod lr_find;
-pub mod markdown;
-pub mod plot;
-pub mod provenance;
-pub mod sample;
-pub mod signgd_study;
+pub mod report;
 pub mod spec;
-pub mod stats;
-pub mod sweep;
-pub mod table;
+pub mod tools;
 
 pub use compare::{CompareSpec, CompareSpecError};
-pub use flags::{TextFlags, TrainFlags};
-pub use lr_find::{lr_find, LrFindCurve, LrFindError, LrFindSettings, LrSuggestion};
-pub use plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
-pub use signgd_study::{run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun};
+pub use report::plot::{LegendPosition, LinePlot, Marker, PlotError, PlotFormat, Series};
 pub use spec::{
     DataSpec, DatasetSpec, ModelSpec, OptimizerSpec, Prepared, RunSpec, SchedulerSpec, SpecError,
     TextRunSpec,
+};
+pub use tools::lr_find::{lr_find, LrFindCurve, LrFindError, LrFindSettings, LrSuggestion};
+pub use tools::signgd_study::{
+    run_signgd_study, SignGdStudyConfig, StudyArm, StudyError, StudyRun,
 };

@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 use ember_data::{GeneratedConfig, ImageBatcher, Normalization};
-use ember_lab::lr_find::write_lr_find;
+use ember_lab::tools::lr_find::write_lr_find;
 use ember_lab::{lr_find, LrFindSettings, OptimizerSpec};
 use ember_models::{SmallCnn, SmallCnnConfig};
 use ember_optim::{SamConfig, SvrgConfig};

@@ -2,7 +2,8 @@
 //! moves every weight by exactly the learning rate, traces and reports are written.
 
 use burn::prelude::*;
-use ember_lab::{run_signgd_study, signgd_study::write_report, SignGdStudyConfig, StudyArm};
+use ember_lab::tools::signgd_study::write_report;
+use ember_lab::{run_signgd_study, SignGdStudyConfig, StudyArm};
 
 fn tiny() -> SignGdStudyConfig {
     SignGdStudyConfig {

@@ -17,7 +17,7 @@ pub use classifier::{AnyClassifier, ImageClassifier};
 pub use error::ModelConfigError;
 pub use mlp::{Mlp, MlpConfig};
 pub use signal_noise_attention::{Probes, SignalNoiseAttention, SignalNoiseAttentionConfig};
-pub use small_cnn::{ConvBlock, SmallCnn, SmallCnnConfig, Stage};
+pub use small_cnn::{ConvBlock, SmallCnn, SmallCnnConfig, SmallCnnLayer, Stage};
 pub use transformer::{
     patchify, EncoderBlock, TokenPool, TwoLayerTransformer, TwoLayerTransformerConfig,
 };

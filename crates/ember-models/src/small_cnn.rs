@@ -133,6 +133,45 @@ impl SmallCnnConfig {
     }
 }
 
+/// One of SmallCnn's layers on its own, for tools that run them one at a time (`ember bench
+/// profile` times each against PyTorch's profile of the same layer).
+#[derive(Debug)]
+pub enum SmallCnnLayer {
+    Conv(Conv2d),
+    Norm(BatchNorm),
+    Relu(Relu),
+    Pool(MaxPool2d),
+    /// Global average pooling; the classifier flattens its `[batch, channels, 1, 1]` output to
+    /// `[batch, channels]` before the head.
+    GlobalPool(AdaptiveAvgPool2d),
+    Head(Linear),
+}
+
+impl SmallCnn {
+    /// The layers in forward order, named as the PyTorch profile names them: `conv1`, `bn1`,
+    /// `relu1`, … (numbered across stages), `pool1`, … (one per stage), `gap`, `head`.
+    pub fn into_layers(self) -> Vec<(String, SmallCnnLayer)> {
+        let mut layers = Vec::new();
+        let mut index = 0;
+        for (stage_index, stage) in self.stages.into_iter().enumerate() {
+            for block in stage.blocks {
+                index += 1;
+                layers.push((format!("conv{index}"), SmallCnnLayer::Conv(block.conv)));
+                layers.push((format!("bn{index}"), SmallCnnLayer::Norm(block.norm)));
+                layers.push((
+                    format!("relu{index}"),
+                    SmallCnnLayer::Relu(block.activation),
+                ));
+            }
+            let name = format!("pool{}", stage_index + 1);
+            layers.push((name, SmallCnnLayer::Pool(stage.pool)));
+        }
+        layers.push(("gap".into(), SmallCnnLayer::GlobalPool(self.global_pool)));
+        layers.push(("head".into(), SmallCnnLayer::Head(self.head)));
+        layers
+    }
+}
+
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.activation
@@ -174,6 +213,39 @@ mod tests {
         assert_eq!(trainable, 288_746);
         assert_eq!(SmallCnnConfig::new(3, 10).trainable_params(), trainable);
         assert_eq!(model.num_params(), trainable + 896);
+    }
+
+    #[test]
+    fn the_layers_one_at_a_time_are_the_model() {
+        let dev = device();
+        dev.seed(3);
+        let config = SmallCnnConfig::new(3, 10).with_stage_widths(vec![4, 8]);
+        let model = config.init(&dev).unwrap();
+        let x = Tensor::<4>::random([2, 3, 8, 8], burn::tensor::Distribution::Default, &dev);
+        let whole = model.forward(x.clone()).into_data();
+        let layers = model.into_layers();
+        let names: Vec<&str> = layers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "conv1", "bn1", "relu1", "conv2", "bn2", "relu2", "pool1", "conv3", "bn3", "relu3",
+                "conv4", "bn4", "relu4", "pool2", "gap", "head"
+            ]
+        );
+        let (mut image, mut flat) = (Some(x), None);
+        for (_, layer) in &layers {
+            match layer {
+                SmallCnnLayer::Conv(l) => image = image.map(|x| l.forward(x)),
+                SmallCnnLayer::Norm(l) => image = image.map(|x| l.forward(x)),
+                SmallCnnLayer::Relu(l) => image = image.map(|x| l.forward(x)),
+                SmallCnnLayer::Pool(l) => image = image.map(|x| l.forward(x)),
+                SmallCnnLayer::GlobalPool(l) => {
+                    flat = image.take().map(|x| l.forward(x).flatten::<2>(1, 3))
+                }
+                SmallCnnLayer::Head(l) => flat = flat.map(|x| l.forward(x)),
+            }
+        }
+        assert_eq!(flat.unwrap().into_data(), whole);
     }
 
     #[test]

@@ -34,8 +34,8 @@ pub use lm_task::{LanguageModelling, TokenBatch};
 pub use objective::{PassCounts, TaskObjective};
 pub use resume::differing_fields;
 pub use run_dir::{
-    existing_runs, read_metrics_file, EvalSplit, Evaluation, MetricsRecord, MetricsWriter,
-    NoSuchRun, RecordKind, RunDir, RunFileError, RunSummary, Selection,
+    existing_runs, is_folder_name, read_metrics_file, EvalSplit, Evaluation, MetricsRecord,
+    MetricsWriter, NoSuchRun, RecordKind, RunDir, RunFileError, RunSummary, Selection,
 };
 pub use step_rule::StepRule;
 pub use task::{BatchPosition, Budget, Fingerprint, RoundPlan, Task};

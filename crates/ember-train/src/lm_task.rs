@@ -104,6 +104,16 @@ impl LanguageModelling {
         })
     }
 
+    /// The start offsets of the evaluation windows, in the order evaluation reads them.
+    pub fn eval_window_starts(&self) -> &[usize] {
+        &self.eval_starts
+    }
+
+    /// The tokens of the split evaluation reads (validation or test).
+    pub fn eval_tokens(&self) -> &[u32] {
+        &self.eval.tokens
+    }
+
     /// The windows starting at `starts` of `split`, as a batch on `device`.
     fn batch(&self, split: &TokenSplit, starts: &[usize], device: &Device) -> TokenBatch {
         let (mut inputs, mut targets) = (Vec::new(), Vec::new());

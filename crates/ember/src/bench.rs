@@ -1,11 +1,11 @@
 //! `ember bench`: performance figures measured side by side in one process (see
-//! `ember_lab::bench`).
+//! `ember_lab::tools::bench`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ember_lab::bench::{self, BenchModel, Sections};
+use ember_lab::tools::bench::{self, BenchModel, Sections};
 use ember_train::DeviceChoice;
 
 #[derive(Subcommand, Debug)]
@@ -56,10 +56,10 @@ pub struct ProfileArgs {
 /// What every benchmark measures on and how often, and where the report goes.
 #[derive(Args, Debug)]
 pub struct Settings {
-    /// Models to time, comma separated.
+    /// Models to time, comma separated: small-cnn, transformer.
     #[arg(
         long,
-        value_enum,
+        value_parser = crate::flags::by_name::<BenchModel>,
         value_delimiter = ',',
         default_value = "small-cnn,transformer"
     )]

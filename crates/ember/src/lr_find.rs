@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ember_lab::lr_find::{round_significant, write_lr_find_data, write_lr_find_plot};
-use ember_lab::provenance::shell_command;
-use ember_lab::{LrFindSettings, LrSuggestion, Prepared, SpecError, TrainFlags};
+use ember_lab::report::provenance::shell_command;
+use ember_lab::tools::lr_find::{round_significant, write_lr_find_data, write_lr_find_plot};
+use ember_lab::{LrFindSettings, LrSuggestion, Prepared, SpecError};
+
+use crate::flags::TrainFlags;
 use ember_train::ImageClassification;
 
 /// Options of `ember lr-find`: the run options of `ember train` (model, data, optimizer, device,

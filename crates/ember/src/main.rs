@@ -3,6 +3,7 @@
 
 mod bench;
 mod compare;
+mod flags;
 mod lr_find;
 mod plot;
 mod sample;
@@ -33,6 +34,15 @@ enum Command {
     LrFind(Box<lr_find::LrFindArgs>),
     /// Run an experiment spec (experiments/*.toml): every arm for every seed (finished runs are
     /// skipped, interrupted ones resumed), then results.md and plots with the spread over seeds.
+    ///
+    /// A spec with a [sweep] section tunes every arm first: each arm's `search` knobs (a grid,
+    /// tried exhaustively, or a log-uniform range, sampled) are tried for `trials` runs on a
+    /// validation split (held out of the training images, or a text's validation documents), the
+    /// best by the validation metric is chosen, and only then do the finals train that setting on
+    /// every seed and read the test set. The report states that budget and warns when arms got
+    /// unequal ones or a choice sits at the edge of its searched space; with `reference = "ARM"`
+    /// it gives every arm's difference to that arm with a 95 % interval and a p-value (paired by
+    /// seed), and with `target` the steps and seconds each arm took to reach it.
     Compare(compare::CompareArgs),
     /// Text generated from a language-modelling run's newest checkpoint (`ember train --text`).
     Sample(sample::SampleArgs),

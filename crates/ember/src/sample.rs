@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use ember_lab::sample::{sample, SampleSettings};
+use ember_lab::tools::sample::{sample, SampleSettings};
 
 /// Options of `ember sample`.
 #[derive(Args, Debug, Clone)]

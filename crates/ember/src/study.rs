@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use ember_lab::signgd_study::write_report;
+use ember_lab::tools::signgd_study::write_report;
 use ember_lab::{run_signgd_study, SignGdStudyConfig, StudyArm};
 use ember_train::DeviceChoice;
 

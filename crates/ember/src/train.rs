@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::flags::{TextFlags, TrainFlags};
 use anyhow::bail;
 use clap::Args;
-use ember_lab::{TextFlags, TrainFlags};
 use ember_train::RunDir;
 
 /// Options of `ember train`: the run ([`TrainFlags`]) and its folder.
@@ -15,7 +15,8 @@ pub struct TrainArgs {
     /// Language modelling (`--text PATH` and its options).
     #[command(flatten)]
     pub text: TextFlags,
-    /// Name of the run folder under --runs-dir [default: <dataset>-<optimizer>-<unix time>].
+    /// Name of the run folder under --runs-dir [default: <dataset>-<optimizer>-<unix time>]: one
+    /// folder name (letters, digits, -, _, .), never a path.
     #[arg(long)]
     pub run_name: Option<String>,
     /// Where run folders are created.
@@ -24,9 +25,23 @@ pub struct TrainArgs {
     /// Continue the run named --run-name from its newest good checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// --text: before training, write the run's replay kit into DIR (initial weights, token
+    /// splits, every step's windows and learning rate), from which another implementation trains
+    /// the same run step for step (experiments/shakespeare/torch_anchor.py).
+    #[arg(long, value_name = "DIR")]
+    pub replay_kit: Option<PathBuf>,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.run_name {
+        if !ember_train::is_folder_name(name) {
+            bail!(
+                "--run-name {name:?}: a run's name is one folder name (letters, digits, -, _, .), \
+                 not a path; the run folder goes under --runs-dir ({})",
+                args.runs_dir.display()
+            );
+        }
+    }
     if args.resume {
         // Before loading any data: a misspelt run name is named with the runs that do exist.
         let Some(name) = &args.run_name else {
@@ -45,6 +60,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     if args.text.text.is_some() {
         return train_text(&args);
+    }
+    if args.replay_kit.is_some() {
+        bail!("--replay-kit records a language-modelling run: it needs --text PATH");
     }
     let spec = args.flags.run_spec()?;
     let run_name = args.run_name.clone().unwrap_or_else(|| {
@@ -82,6 +100,17 @@ fn train_text(args: &TrainArgs) -> anyhow::Result<()> {
             .unwrap_or(0);
         format!("text-{}-{secs}", spec.optimizer.name())
     });
+    if let Some(dir) = &args.replay_kit {
+        let kit = ember_lab::tools::replay::write_replay(&spec, dir)?;
+        println!(
+            "replay kit: {} parameters, {} steps, {} train and {} evaluation tokens in {}",
+            kit.parameters,
+            kit.steps,
+            kit.train_tokens,
+            kit.eval_tokens,
+            dir.display()
+        );
+    }
     let run = RunDir::new(args.runs_dir.join(&run_name));
     let summary = spec.train(&run, args.resume)?;
     let eval = &summary.final_eval;

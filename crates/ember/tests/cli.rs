@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 mod output;
-use output::stderr;
+use output::{stderr, stdout};
 
 fn ember(args: &[&str], runs: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ember"))
@@ -132,8 +132,15 @@ fn transformer_trains_on_noisy_images_and_records_its_settings() {
 #[test]
 fn bad_input_is_refused_with_the_field_named() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 13] = [
         (&["train", "--lr", "-0.1"], "lr"),
+        // A run name is a folder under --runs-dir, never a path out of it.
+        (
+            &["train", "--run-name", "../../escaped"],
+            "--run-name \"../../escaped\": a run's name is one folder name",
+        ),
+        (&["train", "--run-name", "/tmp/abs"], "not a path"),
+        (&["train", "--run-name", "a/b", "--resume"], "not a path"),
         (
             &["train", "--optimizer", "gam", "--gam-beta", "1.5"],
             "GamConfig.beta = 1.5",
@@ -494,6 +501,22 @@ pending = "its optimizer does not exist yet"
     let bad = compare(&["--report-only"]);
     assert!(!bad.status.success());
     assert!(stderr(&bad).contains("epoch"), "{}", stderr(&bad));
+}
+
+#[test]
+fn compare_help_says_that_a_sweep_tunes_the_arms() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["compare", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = stdout(&out);
+    for expected in ["[sweep]", "validation split", "reference", "target"] {
+        assert!(
+            help.contains(expected),
+            "`{expected}` missing from:\n{help}"
+        );
+    }
 }
 
 #[test]

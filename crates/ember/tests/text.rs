@@ -129,6 +129,37 @@ fn train_text_then_resume_then_sample() {
 }
 
 #[test]
+fn a_replay_kit_is_written_beside_a_text_run_and_refused_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (text, runs, kit) = (
+        verse(dir.path()),
+        dir.path().join("runs"),
+        dir.path().join("kit"),
+    );
+    let out = train_text(&text, &runs, "10", &["--replay-kit", path(&kit)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("replay kit: "), "{}", stdout(&out));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(kit.join("replay.json")).unwrap()).unwrap();
+    // The kit records the run that trained: its config.json, its 10 steps.
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(runs.join("verse/config.json")).unwrap()).unwrap();
+    assert_eq!(manifest["run"], config);
+    assert_eq!(manifest["lr"].as_array().unwrap().len(), 10);
+    for file in [
+        "initial-weights.json",
+        "train-tokens.u32",
+        "eval-tokens.u32",
+    ] {
+        assert!(kit.join(file).is_file(), "{file}");
+    }
+
+    let out = ember(&["train", "--replay-kit", path(&kit), "--epochs", "1"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--replay-kit"), "{}", stderr(&out));
+}
+
+#[test]
 fn hostile_texts_and_runs_are_named_errors() {
     let dir = tempfile::tempdir().unwrap();
     let runs = dir.path().join("runs");

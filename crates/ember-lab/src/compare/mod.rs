@@ -1,4 +1,5 @@
-//! Experiments: a spec of arms × seeds ([`CompareSpec`]), running it ([`Experiment`]), its numbers
+//! Experiments: a spec of arms × seeds ([`CompareSpec`]), each arm tuned first when the spec has a
+//! `[sweep]` ([`sweep`]: trials on a validation split, the choice), running it ([`Experiment`]), its numbers
 //! ([`Results`]: means with intervals, differences to a reference arm, time to target) and its
 //! report (`results.md`, `results.json`, plots, and the runs' small files beside them); many
 //! worker processes on one experiment ([`Experiment::work`]).
@@ -9,6 +10,7 @@ mod report;
 mod results;
 mod run;
 mod spec;
+pub mod sweep;
 mod worker;
 
 pub use archive::{archive_runs, archived_runs};

@@ -8,9 +8,9 @@ use ember_train::write_atomically;
 
 use super::results::{ArmResult, Band, ReportError, Results, RoundPoint};
 use super::CompareSpec;
-use crate::markdown::Table;
-use crate::plot::{LegendPosition, LinePlot};
-use crate::stats::{Difference, MeanCi, MedianRange, PairingKind};
+use crate::report::markdown::Table;
+use crate::report::plot::{LegendPosition, LinePlot};
+use crate::report::stats::{Difference, MeanCi, MedianRange, PairingKind};
 
 /// How the report prints values of one metric: accuracies in percent (differences in points),
 /// anything else plain.
@@ -514,7 +514,8 @@ mod tests {
 
     #[test]
     fn differences_read_with_their_sign_and_unit() {
-        let d = crate::stats::paired_difference(&[0.50, 0.52, 0.49], &[0.52, 0.53, 0.52]).unwrap();
+        let d = crate::report::stats::paired_difference(&[0.50, 0.52, 0.49], &[0.52, 0.53, 0.52])
+            .unwrap();
         let text = Format::of_metric("accuracy").difference(&d);
         assert!(text.starts_with("−2.00 points ["), "{text}");
         assert_eq!(signed("0.30"), "+0.30");

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use ember_train::{EvalSplit, MetricsRecord, RecordKind, RunSummary, Selection};
 use serde::Serialize;
 
+use super::sweep::{ArmSweep, TrialOutcome};
 use super::{ArmSpec, CompareSpec, Target};
-use crate::stats::{paired_difference, welch_difference, Difference, MeanCi, MeanStd, MedianRange};
-use crate::sweep::{ArmSweep, TrialOutcome};
+use crate::report::stats::{
+    paired_difference, welch_difference, Difference, MeanCi, MeanStd, MedianRange,
+};
 
 /// A report input that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -321,7 +323,7 @@ fn summarise(
             .iter()
             .filter_map(|r| Some(r.optimizer_state_bytes? as f64 / r.num_params.max(1) as f64))
             .collect();
-        (!per_param.is_empty()).then(|| crate::stats::mean(per_param))
+        (!per_param.is_empty()).then(|| crate::report::stats::mean(per_param))
     };
     let time_to_target = target.filter(|_| !runs.is_empty()).map(|_| {
         let reached: Vec<Reached> = runs.iter().filter_map(|r| r.reached_target).collect();
@@ -391,7 +393,7 @@ fn rounds(
             };
             RoundPoint {
                 round,
-                wall_time_s: crate::stats::mean(values(&|r| r.wall_time_s)),
+                wall_time_s: crate::report::stats::mean(values(&|r| r.wall_time_s)),
                 train_loss: Band::of(&values(&|r| r.train_loss)),
                 eval_value: Band::of(&values(&|r| {
                     r.eval_metric(&selection.metric).unwrap_or(f64::NAN)
@@ -424,7 +426,7 @@ fn budgets(spec: &CompareSpec, sweeps: Option<&[ArmSweep]>, arms: &[ArmResult]) 
                 arm: arm.name.clone(),
                 trials_planned,
                 trials_done,
-                searched: crate::sweep::describe_space(&arm.search),
+                searched: super::sweep::describe_space(&arm.search),
                 seeds_done: arms[i].runs.len(),
             }
         })

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use ember_train::{write_atomically, RunDir};
 
+use super::sweep::{self, ArmSweep, Setting};
 use super::{
     archive_runs, archived_runs, collect_results, render_results, write_plots, write_results_json,
     ArmSpec, CompareSpec,
 };
 use crate::spec::AnyRunSpec;
-use crate::sweep::{self, ArmSweep, Setting};
 
 /// Where an experiment's runs and report go.
 pub struct Experiment<'a> {
@@ -114,8 +114,8 @@ impl Experiment<'_> {
             spec,
             self.runs_dir,
             sweeps,
-            crate::provenance::commit(),
-            crate::provenance::machine(),
+            crate::report::provenance::commit(),
+            crate::report::provenance::machine(),
         )?;
         std::fs::create_dir_all(self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;

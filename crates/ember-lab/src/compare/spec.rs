@@ -66,20 +66,22 @@
 //!
 //! An arm's tables are the types `ember train` builds from its flags ([`OptimizerSpec`],
 //! [`SchedulerSpec`]): a table names the variant and the knobs it changes, the rest are that
-//! variant's defaults, and an unknown key is refused by name (see [`crate::table`]).
+//! variant's defaults, and an unknown key is refused by name (see [`crate::spec::table`]).
 
 use std::path::{Path, PathBuf};
 
 use ember_data::Tokenization;
-use ember_train::{Budget, EvalSplit, NonFinitePolicy, RunDir, Selection, TrainSettings};
+use ember_train::{
+    is_folder_name, Budget, EvalSplit, NonFinitePolicy, RunDir, Selection, TrainSettings,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::sweep::{self, Setting, Space, SweepSection};
 use crate::spec::{
     AnyRunSpec, DataSpec, DatasetSpec, DecoderSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec,
     SchedulerSpec, TextDataSpec, TextRunSpec,
 };
-use crate::sweep::{self, Setting, Space, SweepSection};
 
 /// An experiment spec, read and checked.
 #[derive(Clone, Debug)]
@@ -94,7 +96,7 @@ pub struct CompareSpec {
     pub workload: Workload,
     pub train: TrainSection,
     pub arms: Vec<ArmSpec>,
-    /// Present for a tuned comparison (see [`crate::sweep`]).
+    /// Present for a tuned comparison (see [`super::sweep`]).
     pub sweep: Option<SweepSection>,
     /// The arm every other arm is compared with (differences, tests, cost ratios).
     pub reference: Option<String>,
@@ -472,10 +474,10 @@ pub struct ArmChoice {
 impl ArmChoice {
     /// Types `tables` (`{"optimizer": …, "scheduler": …}`) for runs of `batch_size` images a step;
     /// errors name the key path (`optimizer.momentum`).
-    fn typed(tables: Value, batch_size: usize) -> Result<Self, crate::table::TableError> {
+    fn typed(tables: Value, batch_size: usize) -> Result<Self, crate::spec::table::TableError> {
         Ok(Self {
-            optimizer: crate::table::optimizer(&tables["optimizer"], batch_size)?,
-            scheduler: crate::table::scheduler(&tables["scheduler"])?,
+            optimizer: crate::spec::table::optimizer(&tables["optimizer"], batch_size)?,
+            scheduler: crate::spec::table::scheduler(&tables["scheduler"])?,
             tables,
         })
     }
@@ -646,7 +648,7 @@ impl CompareSpec {
         let data = match (data, is_decoder) {
             (DataFile::Images(data), false) => {
                 return Ok(Workload::Images {
-                    model: crate::table::model(model).map_err(|e| (e.key, e.message))?,
+                    model: crate::spec::table::model(model).map_err(|e| (e.key, e.message))?,
                     data,
                 })
             }
@@ -948,15 +950,6 @@ fn spec_field(index: usize, field: &str) -> String {
     }
 }
 
-fn is_folder_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1006,47 +999,6 @@ pending = "needs a model that does not exist yet"
             "{text}"
         );
         assert!(spec.run_spec(&spec.arms[0], 0, &Setting::new()).is_ok());
-    }
-
-    #[test]
-    fn an_arm_becomes_the_run_the_same_flags_describe() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            flags: crate::TrainFlags,
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let spec = CompareSpec::load(&write(dir.path(), SPEC)).unwrap();
-        assert_eq!(spec.runnable_arms().count(), 2);
-        let cases = [
-            (
-                0,
-                "--optimizer sgd --momentum 0.9 --weight-decay 5e-4 --lr 0.05",
-            ),
-            (
-                1,
-                "--optimizer vamo --base-optimizer rf-rmsprop --zo-directions 2 --momentum 0.9 \
-                 --damping 1e-5 --curvature-beta 0.01 --scheduler plrs --lr-min 0.01 --lr-max 0.05",
-            ),
-        ];
-        for (arm, flags) in cases {
-            let shared = "--model cnn --widths 8,16 --dataset generated --train-subset 128 \
-                          --epochs 2 --batch-size 32 --device flex --seed 1 --quiet";
-            let argv = format!("ember {shared} {flags}");
-            let cli = Cli::try_parse_from(argv.split_whitespace()).unwrap();
-            let from_flags = cli.flags.run_spec().unwrap();
-            let from_arm = spec.run_spec(&spec.arms[arm], 1, &Setting::new()).unwrap();
-            assert_eq!(
-                from_arm.config_json(),
-                from_flags.config_json(),
-                "arm {arm}"
-            );
-        }
-        let pending = spec
-            .run_spec(&spec.arms[2], 0, &Setting::new())
-            .unwrap_err();
-        assert!(pending.to_string().contains("is pending"), "{pending}");
     }
 
     #[test]

@@ -14,8 +14,8 @@ use anyhow::{bail, Context};
 
 use super::claims::Claims;
 use super::run::{chosen_settings, final_state, FinalState};
+use super::sweep::{self, TrialOutcome};
 use super::{CompareSpec, Experiment, Written};
-use crate::sweep::{self, TrialOutcome};
 
 /// `--shard I/N`: the runs at positions `I − 1`, `I − 1 + N`, … of the experiment's plan.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,7 +247,7 @@ impl Experiment<'_> {
         &self,
         spec: &CompareSpec,
         job: Job,
-        settings: &[Option<crate::sweep::Setting>],
+        settings: &[Option<super::sweep::Setting>],
     ) -> Result<(), String> {
         match job {
             Job::Trial { arm, index } => {

@@ -1,6 +1,6 @@
 //! Typed descriptions of a run: its model, data, optimizer and learning-rate schedule. The same
 //! types come from `ember train`'s flags ([`crate::flags`]) and from an experiment spec's tables
-//! ([`crate::table`]), and are recorded in a run's `config.json`. Each validates itself and names the
+//! ([`crate::spec::table`]), and are recorded in a run's `config.json`. Each validates itself and names the
 //! bad field.
 
 mod any_run;
@@ -9,6 +9,7 @@ mod model;
 mod optimizer;
 mod run;
 mod scheduler;
+pub mod table;
 mod text_run;
 
 pub use any_run::AnyRunSpec;
@@ -17,7 +18,9 @@ pub use model::{ModelSpec, TokenPoolSpec, TransformerSpec};
 pub use optimizer::{muon_group, OptimizerSpec};
 pub use run::{Prepared, RunSpec};
 pub use scheduler::SchedulerSpec;
-pub use text_run::{read_vocabulary, DecoderSpec, TextDataSpec, TextRunSpec, VOCABULARY_FILE};
+pub use text_run::{
+    read_vocabulary, DecoderSpec, TextDataSpec, TextRunSpec, TextStart, VOCABULARY_FILE,
+};
 
 use ember_optim::OptimConfigError;
 use ember_train::SettingsError;

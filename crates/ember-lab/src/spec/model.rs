@@ -41,7 +41,7 @@ pub struct TransformerSpec {
 }
 
 /// [`TokenPool`] with the names the command line and `config.json` use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenPoolSpec {
     /// Classify the final state of a learned class token (ViT).

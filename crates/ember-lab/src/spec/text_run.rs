@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use burn::prelude::Module;
-use ember_data::{TextCorpus, Tokenization, Vocabulary};
+use ember_data::{TextCorpus, TextSplits, Tokenization, Vocabulary};
 use ember_models::{CausalDecoder, CausalDecoderConfig};
 use ember_train::{
-    DeviceChoice, EvalSplit, LanguageModelling, RunDir, RunSummary, TrainParts, TrainSettings,
+    DeviceChoice, EvalSplit, LanguageModelling, RoundPlan, RunDir, RunSummary, TrainParts,
+    TrainSettings,
 };
 use serde::Serialize;
 
@@ -142,10 +143,12 @@ impl TextRunSpec {
         .expect("a text run spec serialises")
     }
 
-    /// Reads and tokenises the text, builds the decoder (seeded by the run's seed), writes the
-    /// vocabulary into the run folder and trains (continuing from the newest checkpoint with
-    /// `resume`).
-    pub fn train(&self, run: &RunDir, resume: bool) -> anyhow::Result<RunSummary> {
+    /// Reads and tokenises the text and builds the decoder (seeded by the run's seed) and the
+    /// task: what [`train`](Self::train) starts from, and what a replay kit records.
+    ///
+    /// # Errors
+    /// The text cannot be read or split, or a setting is out of range (naming the field).
+    pub fn start(&self) -> anyhow::Result<TextStart> {
         self.validate()?;
         let device_choice: DeviceChoice = self.device.parse()?;
         device_choice.pin_as_default();
@@ -186,6 +189,26 @@ impl TextRunSpec {
         )
         .map_err(SpecError::from)?;
         let plan = ember_train::Task::plan(&task, &self.train.budget).map_err(SpecError::from)?;
+        Ok(TextStart {
+            splits,
+            device_choice,
+            model,
+            task,
+            plan,
+        })
+    }
+
+    /// Reads and tokenises the text, builds the decoder (seeded by the run's seed), writes the
+    /// vocabulary into the run folder and trains (continuing from the newest checkpoint with
+    /// `resume`).
+    pub fn train(&self, run: &RunDir, resume: bool) -> anyhow::Result<RunSummary> {
+        let TextStart {
+            splits,
+            device_choice,
+            model,
+            task,
+            plan,
+        } = self.start()?;
         let parts = TrainParts {
             model,
             optimizer: self.optimizer.build_rule(self.tokens_per_step())?,
@@ -221,6 +244,16 @@ impl TextRunSpec {
             resume,
         )?)
     }
+}
+
+/// What a language-modelling run starts from ([`TextRunSpec::start`]).
+pub struct TextStart {
+    pub splits: TextSplits,
+    pub device_choice: DeviceChoice,
+    /// The freshly initialised decoder.
+    pub model: CausalDecoder,
+    pub task: LanguageModelling,
+    pub plan: RoundPlan,
 }
 
 /// The vocabulary a language-modelling run trained with, from its folder.

@@ -1,9 +1,14 @@
-//! Small gradient transformations that the optimizers of this crate are assembled from.
+//! Small gradient transformations that the optimizers of this crate are assembled from: the
+//! root-free curvature, momentum, the two kinds of weight decay, and B's shared handle.
 //!
-//! Each piece takes a direction (and, where it keeps one, its state) and returns the transformed
-//! direction (and the new state), in the spirit of optax's `chain`: a published method reads as
-//! the list of its pieces. Every piece computes in the dtype of the tensors it is given, so a
-//! half-precision parameter keeps half-precision state.
+//! They are helpers with the signature each one's maths needs (the curvature reads the gradient
+//! and B, decoupled decay reads the learning rate and the parameter), not a composable
+//! `chain` in optax's sense: each optimizer's `step` calls them in the order its paper writes, so a
+//! reader checks a method against its equations in one function. A common trait would have to
+//! carry every piece's extra inputs through one signature for the sake of composition no user
+//! of this crate has asked for; burn's own optimizers are written the same way. Every piece
+//! computes in the dtype of the tensors it is given, so a half-precision parameter keeps
+//! half-precision state.
 
 mod batch_size;
 mod curvature;

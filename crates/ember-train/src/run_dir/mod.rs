@@ -33,6 +33,17 @@ impl RunFileError {
     }
 }
 
+/// Whether `name` can name a run (or an experiment, an arm) as one folder inside its parent:
+/// letters, digits, `-`, `_` and `.`, not `.` or `..` — so no name reaches outside the runs folder.
+pub fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The files of one run, `runs/<name>/`.
 #[derive(Clone, Debug)]
 pub struct RunDir {

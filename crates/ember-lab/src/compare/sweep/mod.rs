@@ -33,9 +33,9 @@ use serde::{Deserialize, Serialize};
 
 pub use space::{Dimension, Setting, Space};
 
-use crate::compare::{ArmSpec, CompareSpec};
-use crate::markdown::Table;
-use crate::plot::{LegendPosition, LinePlot};
+use super::{ArmSpec, CompareSpec};
+use crate::report::markdown::Table;
+use crate::report::plot::{LegendPosition, LinePlot};
 
 /// A spec's `[sweep]` section.
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use ember_train::AtomicFile;
 
-use crate::plot::PlotError;
+use crate::report::plot::PlotError;
 use crate::spec::{OptimizerSpec, SpecError};
 
 pub use report::{render_results, write_report};

@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use burn::prelude::*;
-use clap::ValueEnum;
 use ember_data::{Augmentation, GeneratedConfig, ImageBatcher, Normalization};
 use ember_models::{AnyClassifier, SmallCnnConfig, TwoLayerTransformerConfig};
 use ember_train::{DeviceChoice, EvalSplit, ImageClassification, Task, TaskObjective, TrainData};
@@ -19,7 +18,7 @@ const SIDE: usize = 32;
 const CLASSES: usize = 10;
 
 /// The models a benchmark can time, at CIFAR shape with their default widths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BenchModel {
     /// `SmallCnn` (3 stages of 3×3 convolutions with BatchNorm).

@@ -166,7 +166,7 @@ pub fn label(setting: &Setting) -> String {
         .iter()
         .map(|(path, v)| {
             let knob = path.rsplit('.').next().unwrap_or(path);
-            format!("{knob}={}", crate::lr_find::round_significant(*v, 3))
+            format!("{knob}={}", crate::tools::lr_find::round_significant(*v, 3))
         })
         .collect::<Vec<_>>()
         .join(", ")

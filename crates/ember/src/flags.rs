@@ -1,5 +1,5 @@
 //! `ember train`'s flags (also taken by `ember lr-find`) and their one mapping onto the typed
-//! specs of [`crate::spec`], so that a command line and an experiment arm mean the same run.
+//! specs of [`ember_lab::spec`], so that a command line and an experiment arm mean the same run.
 
 use std::path::PathBuf;
 
@@ -14,10 +14,17 @@ use serde::Serialize;
 
 use ember_data::Tokenization;
 
-use crate::spec::{
+use ember_lab::spec::{
     DataSpec, DecoderSpec, Holdout, ModelSpec, OptimizerSpec, RunSpec, SchedulerSpec, TextDataSpec,
     TextRunSpec, TokenPoolSpec, TransformerSpec,
 };
+
+/// A flag's value as the library type of that name, read by the name `config.json` and spec
+/// files use (`class-token`, `small-cnn`): the library's enums stay free of clap, and a wrong name
+/// is answered with the names that exist.
+pub fn by_name<T: serde::de::DeserializeOwned>(name: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|e| e.to_string())
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -162,8 +169,9 @@ pub struct TrainFlags {
     /// Transformer: number of encoder blocks.
     #[arg(long, default_value_t = 2)]
     pub blocks: usize,
-    /// Transformer: what the head classifies.
-    #[arg(long, value_enum, default_value_t = TokenPoolSpec::ClassToken)]
+    /// Transformer: what the head classifies: class-token (a learned class token, as ViT) or mean
+    /// (the mean of the final token states).
+    #[arg(long, value_parser = by_name::<TokenPoolSpec>, default_value = "class-token")]
     pub pool: TokenPoolSpec,
 
     /// Data set: generated (needs no files), cifar10, cifar100, fashion-mnist, or image-folder:PATH
@@ -706,5 +714,97 @@ impl TextFlags {
         .with_seed(train.seed);
         spec.validate()?;
         Ok(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use ember_lab::compare::sweep::Setting;
+    use ember_lab::CompareSpec;
+
+    use super::*;
+
+    const SPEC: &str = r#"
+name = "demo"
+seeds = [0, 1]
+[model]
+kind = "cnn"
+widths = [8, 16]
+[data]
+dataset = "generated"
+train_subset = 128
+[train]
+epochs = 2
+batch_size = 32
+[[arm]]
+name = "sgd"
+optimizer = { name = "sgd", momentum = 0.9 }
+scheduler = { name = "constant", lr = 0.05 }
+[[arm]]
+name = "vamo"
+optimizer = { name = "vamo", base = { name = "rf-rmsprop" }, vamo = { directions = 2 } }
+scheduler = { name = "plrs", min_lr = 0.01, max_lr = 0.05 }
+[[arm]]
+name = "later"
+pending = "needs a model that does not exist yet"
+"#;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("spec.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_arm_becomes_the_run_the_same_flags_describe() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: TrainFlags,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let spec = CompareSpec::load(&write(dir.path(), SPEC)).unwrap();
+        assert_eq!(spec.runnable_arms().count(), 2);
+        let cases = [
+            (
+                0,
+                "--optimizer sgd --momentum 0.9 --weight-decay 5e-4 --lr 0.05",
+            ),
+            (
+                1,
+                "--optimizer vamo --base-optimizer rf-rmsprop --zo-directions 2 --momentum 0.9 \
+                 --damping 1e-5 --curvature-beta 0.01 --scheduler plrs --lr-min 0.01 --lr-max 0.05",
+            ),
+        ];
+        for (arm, flags) in cases {
+            let shared = "--model cnn --widths 8,16 --dataset generated --train-subset 128 \
+                          --epochs 2 --batch-size 32 --device flex --seed 1 --quiet";
+            let argv = format!("ember {shared} {flags}");
+            let cli = Cli::try_parse_from(argv.split_whitespace()).unwrap();
+            let from_flags = cli.flags.run_spec().unwrap();
+            let from_arm = spec.run_spec(&spec.arms[arm], 1, &Setting::new()).unwrap();
+            assert_eq!(
+                from_arm.config_json(),
+                from_flags.config_json(),
+                "arm {arm}"
+            );
+        }
+        let pending = spec
+            .run_spec(&spec.arms[2], 0, &Setting::new())
+            .unwrap_err();
+        assert!(pending.to_string().contains("is pending"), "{pending}");
+    }
+
+    #[test]
+    fn library_enums_are_read_by_their_config_names() {
+        assert_eq!(
+            by_name::<TokenPoolSpec>("class-token"),
+            Ok(TokenPoolSpec::ClassToken)
+        );
+        let err = by_name::<TokenPoolSpec>("max").unwrap_err();
+        assert!(err.contains("class-token") && err.contains("mean"), "{err}");
     }
 }

@@ -13,26 +13,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use ember_data::{epoch_order, Augmentation, GeneratedConfig, ImageBatcher, Normalization};
-use ember_models::{ImageClassifier, SmallCnnConfig};
+use ember_models::{ImageClassifier, SmallCnnConfig, SmallCnnLayer};
 use ember_train::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
 use super::report::{format_time, header, row};
-use crate::stats::MedianRange;
+use crate::report::stats::MedianRange;
 
 const CLASSES: usize = 10;
 const CHANNELS: usize = 3;
 const SIDE: usize = 32;
-/// SmallCnn's default stage widths.
-const WIDTHS: [usize; 3] = [32, 64, 128];
 
 /// How often to time each part, and on what.
 #[derive(Clone, Debug)]
@@ -92,12 +87,7 @@ pub struct TopOp {
 
 /// A layer of SmallCnn (or its loss), timed on its own.
 enum Layer {
-    Conv(Conv2d),
-    Norm(BatchNorm),
-    Relu(Relu),
-    Pool(MaxPool2d),
-    GlobalPool(AdaptiveAvgPool2d),
-    Head(Linear),
+    Model(SmallCnnLayer),
     Loss(Box<(CrossEntropyLoss, Tensor<1, Int>)>),
 }
 
@@ -154,26 +144,27 @@ impl Activation {
 impl Layer {
     fn kind(&self) -> &'static str {
         match self {
-            Self::Conv(_) => "conv",
-            Self::Norm(_) => "batchnorm",
-            Self::Relu(_) => "relu",
-            Self::Pool(_) => "maxpool",
-            Self::GlobalPool(_) => "gap",
-            Self::Head(_) => "linear",
+            Self::Model(SmallCnnLayer::Conv(_)) => "conv",
+            Self::Model(SmallCnnLayer::Norm(_)) => "batchnorm",
+            Self::Model(SmallCnnLayer::Relu(_)) => "relu",
+            Self::Model(SmallCnnLayer::Pool(_)) => "maxpool",
+            Self::Model(SmallCnnLayer::GlobalPool(_)) => "gap",
+            Self::Model(SmallCnnLayer::Head(_)) => "linear",
             Self::Loss(_) => "loss",
         }
     }
 
     fn forward(&self, x: Activation) -> Activation {
+        use SmallCnnLayer as L;
         match (self, x) {
-            (Self::Conv(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Norm(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Relu(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Pool(l), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::GlobalPool(l), Activation::Image(x)) => {
+            (Self::Model(L::Conv(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Model(L::Norm(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Model(L::Relu(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Model(L::Pool(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
+            (Self::Model(L::GlobalPool(l)), Activation::Image(x)) => {
                 Activation::Flat(l.forward(x).flatten::<2>(1, 3))
             }
-            (Self::Head(l), Activation::Flat(x)) => Activation::Flat(l.forward(x)),
+            (Self::Model(L::Head(l)), Activation::Flat(x)) => Activation::Flat(l.forward(x)),
             (Self::Loss(loss), Activation::Flat(x)) => {
                 let (l, targets) = loss.as_ref();
                 Activation::Scalar(l.forward(x, targets.clone()))
@@ -183,30 +174,15 @@ impl Layer {
     }
 }
 
-/// SmallCnn's layers in forward order, named as in the Python profile, the loss last.
-fn small_cnn_layers(batch_size: usize, device: &Device) -> Vec<(String, Layer)> {
-    let mut layers = Vec::new();
-    let (mut channels, mut index) = (CHANNELS, 0);
-    for (stage, &width) in WIDTHS.iter().enumerate() {
-        for _ in 0..2 {
-            index += 1;
-            let conv = Conv2dConfig::new([channels, width], [3, 3])
-                .with_padding(PaddingConfig2d::Same)
-                .with_bias(false)
-                .init(device);
-            layers.push((format!("conv{index}"), Layer::Conv(conv)));
-            let norm = BatchNormConfig::new(width).init(device);
-            layers.push((format!("bn{index}"), Layer::Norm(norm)));
-            layers.push((format!("relu{index}"), Layer::Relu(Relu::new())));
-            channels = width;
-        }
-        let pool = MaxPool2dConfig::new([2, 2]).init();
-        layers.push((format!("pool{}", stage + 1), Layer::Pool(pool)));
-    }
-    let gap = AdaptiveAvgPool2dConfig::new([1, 1]).init();
-    layers.push(("gap".into(), Layer::GlobalPool(gap)));
-    let head = LinearConfig::new(channels, CLASSES).init(device);
-    layers.push(("head".into(), Layer::Head(head)));
+/// SmallCnn's layers (its default configuration) in forward order, named as in the Python
+/// profile, the loss last.
+fn small_cnn_layers(batch_size: usize, device: &Device) -> anyhow::Result<Vec<(String, Layer)>> {
+    let mut layers: Vec<(String, Layer)> = SmallCnnConfig::new(CHANNELS, CLASSES)
+        .init(device)?
+        .into_layers()
+        .into_iter()
+        .map(|(name, layer)| (name, Layer::Model(layer)))
+        .collect();
     let targets = Tensor::<1, Int>::random(
         [batch_size],
         Distribution::Uniform(0.0, CLASSES as f64),
@@ -214,7 +190,7 @@ fn small_cnn_layers(batch_size: usize, device: &Device) -> Vec<(String, Layer)> 
     );
     let loss = CrossEntropyLossConfig::new().init(device);
     layers.push(("loss".into(), Layer::Loss(Box::new((loss, targets)))));
-    layers
+    Ok(layers)
 }
 
 /// Seconds since `start`, after the device has finished its queued work.
@@ -242,7 +218,7 @@ pub fn profile(s: &ProfileSettings) -> anyhow::Result<Profile> {
     // Each layer on its own.
     let mut parts = Vec::new();
     let mut x = Activation::random(&[s.batch_size, CHANNELS, SIDE, SIDE], &device, false);
-    for (index, (name, layer)) in small_cnn_layers(s.batch_size, &device)
+    for (index, (name, layer)) in small_cnn_layers(s.batch_size, &device)?
         .into_iter()
         .enumerate()
     {

@@ -63,7 +63,7 @@ pub fn measure(
     }
     let load_at_start = load_average();
     let mut report = BenchReport {
-        ember_commit: crate::provenance::commit(),
+        ember_commit: crate::report::provenance::commit(),
         date: utc_date(
             SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -85,7 +85,7 @@ pub fn measure(
                 trainable_params: m.trainable_params(),
             })
             .collect(),
-        command: crate::provenance::invocation(),
+        command: crate::report::provenance::invocation(),
         updates: Vec::new(),
         whole_steps: Vec::new(),
         end_to_end: Vec::new(),

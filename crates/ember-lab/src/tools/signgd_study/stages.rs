@@ -4,7 +4,7 @@
 use ember_models::Probes;
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{fit_line, mean, LinearFit};
+use crate::report::stats::{fit_line, mean, LinearFit};
 
 /// Share of (neuron, sample) pairs whose query and key noise must agree in sign for stage II.
 pub const NOISE_AGREEMENT: f64 = 0.95;

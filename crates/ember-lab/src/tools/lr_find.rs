@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use ember_train::{write_atomically, BatchPosition, NonFinitePolicy, StepDriver, StepRule, Task};
 
-use crate::plot::{LegendPosition, LinePlot, PlotError};
+use crate::report::plot::{LegendPosition, LinePlot, PlotError};
 use crate::spec::SpecError;
 
 /// How to sweep the learning rate and when to stop.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{io, SignGdStudyConfig, StepSummary, StudyError, StudyRun};
 use ember_train::write_atomically;
 
-use crate::plot::{LegendPosition, LinePlot};
+use crate::report::plot::{LegendPosition, LinePlot};
 
 /// Writes `results.md` and `summary.json` into `out`, then the plots; returns the files written.
 ///
@@ -268,7 +268,7 @@ pub fn render_results(config: &SignGdStudyConfig, runs: &[StudyRun]) -> String {
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
         for run in runs.iter().filter(|r| r.snr == snr) {
             let s = &run.stages;
-            let r2 = |f: Option<crate::stats::LinearFit>| {
+            let r2 = |f: Option<crate::report::stats::LinearFit>| {
                 f.map_or("—".into(), |f| format!("{:.3}", f.r_squared))
             };
             let _ = writeln!(

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::MedianRange;
+use crate::report::stats::MedianRange;
 
 /// Summary of one measurement's timed steps, in seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
