@@ -5,12 +5,17 @@
 
 use std::path::Path;
 
+use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use ember_data::Tokenization;
 use ember_lab::spec::{DecoderSpec, TextDataSpec};
 use ember_lab::tools::replay::{write_replay, REPLAY_FORMAT};
 use ember_lab::{OptimizerSpec, SchedulerSpec, TextRunSpec};
-use ember_train::{BatchPosition, Budget, EvalSplit, NonFinitePolicy, Task, TrainSettings};
+use ember_train::{
+    read_metrics_file, BatchPosition, Budget, EvalSplit, NonFinitePolicy, RecordKind, RunDir, Task,
+    TrainSettings,
+};
 use serde_json::Value;
 
 const STEPS: usize = 6;
@@ -214,4 +219,73 @@ fn a_missing_text_is_named() {
     let err = write_replay(&spec(&missing, 0), &dir.path().join("kit")).unwrap_err();
     assert!(format!("{err:#}").contains("no-such-text"), "{err:#}");
     assert!(!dir.path().join("kit").exists(), "nothing written");
+}
+
+/// Puts every parameter's value from a kit's `initial-weights.json` into a model, by path.
+struct FromKit {
+    path: Vec<String>,
+    weights: serde_json::Map<String, Value>,
+    loaded: usize,
+}
+
+impl ModuleMapper for FromKit {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let entry = &self.weights[&self.path.join(".")];
+        let values: Vec<f32> = entry["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        self.loaded += 1;
+        param.map(|t| Tensor::from_data(TensorData::new(values, t.shape()), &t.device()))
+    }
+}
+
+#[test]
+fn the_kit_holds_the_weights_the_run_trains_from() {
+    let _seeded = seeded();
+    let dir = tempfile::tempdir().unwrap();
+    let text = text(dir.path());
+    // The warm-up's first step has learning rate 0 (and so no weight decay either): the first
+    // evaluation, after it, sees the initial weights.
+    let mut spec = spec(&text, 11);
+    spec.train.budget = Budget::Steps {
+        steps: 2,
+        eval_every: 1,
+    };
+    let kit = dir.path().join("kit");
+    write_replay(&spec, &kit).unwrap();
+    let run = RunDir::new(dir.path().join("run"));
+    spec.train(&run, false).unwrap();
+    let first_eval = read_metrics_file(&run.metrics(), EvalSplit::Validation)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.kind == RecordKind::Eval)
+        .and_then(|r| r.eval)
+        .unwrap();
+    assert!(first_eval.loss.is_finite());
+
+    let start = spec.start().unwrap();
+    let weights: Value =
+        serde_json::from_slice(&std::fs::read(kit.join("initial-weights.json")).unwrap()).unwrap();
+    let mut mapper = FromKit {
+        path: Vec::new(),
+        weights: weights.as_object().unwrap().clone(),
+        loaded: 0,
+    };
+    let model = start.model.map(&mut mapper);
+    assert_eq!(mapper.loaded, mapper.weights.len());
+    let from_kit = start.task.evaluate(&model).loss;
+    assert!(
+        (from_kit - first_eval.loss).abs() <= 1e-6 * first_eval.loss,
+        "the kit's weights evaluate to {from_kit}, the run's initial weights to {}",
+        first_eval.loss
+    );
 }

@@ -17,6 +17,8 @@ use burn::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use ember_train::{BatchPosition, Task};
+
 use crate::spec::TextStart;
 use crate::TextRunSpec;
 
@@ -63,6 +65,16 @@ pub fn write_replay(spec: &TextRunSpec, dir: &Path) -> anyhow::Result<ReplayKit>
         plan,
         ..
     } = spec.start()?;
+    // burn draws a parameter's initial values when it is first read, so the values depend on the
+    // order of first reads (the decoder reads its positions before its embedding). One forward
+    // pass reads them in the order the run's first step does: the weights recorded below are the
+    // ones the run trains from.
+    let first = task.train_batch(BatchPosition {
+        round: 0,
+        index: 0,
+        step: 0,
+    });
+    let _ = model.forward(first.inputs);
     let steps = plan.total_steps();
     let (batch, context) = (spec.train.batch_size, spec.model.context);
     let train_window_starts: Vec<Vec<usize>> = (0..steps as u64)
