@@ -25,7 +25,9 @@ const STEPS: usize = 6;
 static SEEDED: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn seeded() -> std::sync::MutexGuard<'static, ()> {
-    SEEDED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    SEEDED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn spec(text: &Path, seed: u64) -> TextRunSpec {

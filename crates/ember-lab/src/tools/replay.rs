@@ -19,8 +19,7 @@ use serde_json::{Map, Value};
 
 use ember_train::{BatchPosition, Task};
 
-use crate::spec::TextStart;
-use crate::TextRunSpec;
+use crate::spec::{TextRunSpec, TextStart};
 
 /// The manifest's format name, so a reader can refuse a kit it does not know.
 pub const REPLAY_FORMAT: &str = "ember-lm-replay/1";
