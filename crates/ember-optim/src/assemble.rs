@@ -43,6 +43,10 @@ macro_rules! module_optimizer_init {
         }
 
         /// [`init`](Self::init), returning the error naming the bad field instead of panicking.
+        ///
+        /// # Errors
+        ///
+        /// An [`OptimConfigError`](crate::OptimConfigError) naming the first field out of range.
         pub fn try_init(&self) -> Result<burn::optim::ModuleOptimizer, crate::OptimConfigError> {
             let optim = self.build()?;
             Ok(crate::assemble::into_module_optimizer(
@@ -70,6 +74,10 @@ macro_rules! module_optimizer_init {
 
         /// [`init_with_batch_size`](Self::init_with_batch_size), returning the error instead of
         /// panicking.
+        ///
+        /// # Errors
+        ///
+        /// An [`OptimConfigError`](crate::OptimConfigError) naming the first field out of range.
         pub fn try_init_with_batch_size(
             &self,
             batch_size: crate::BatchSizeHandle,

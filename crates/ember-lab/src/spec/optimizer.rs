@@ -191,13 +191,11 @@ impl OptimizerSpec {
             }
             OptimizerSpec::Gam { ref gam, .. } => {
                 self.base_checked()?;
-                gam.build()?;
-                Ok(())
+                Ok(gam.validate()?)
             }
             OptimizerSpec::Sam { ref sam, .. } => {
                 self.base_checked()?;
-                sam.build()?;
-                Ok(())
+                Ok(sam.validate()?)
             }
             OptimizerSpec::Vamo { ref vamo, .. } => {
                 self.base_checked()?;
@@ -205,15 +203,37 @@ impl OptimizerSpec {
             }
             OptimizerSpec::ZoSgd { ref zo, .. } => {
                 self.base_checked()?;
-                zo.try_init(SgdConfig::new().init())?;
-                Ok(())
+                Ok(zo.validate()?)
             }
             OptimizerSpec::Svrg { ref svrg, .. } => {
                 self.base_checked()?;
                 Ok(svrg.validate()?)
             }
-            // ember-optim's configs validate themselves when built.
-            _ => self.build(1).map(|_| ()),
+            // ember-optim's configs; B is the run's, written in by `build`, so it is checked
+            // there (the spec's own B is a placeholder).
+            OptimizerSpec::RfRmsprop(ref c) => Ok(RfRmsPropConfig {
+                batch_size: 1,
+                ..c.clone()
+            }
+            .validate()?),
+            OptimizerSpec::RfAdagrad(ref c) => Ok(RfAdaGradConfig {
+                batch_size: 1,
+                ..c.clone()
+            }
+            .validate()?),
+            OptimizerSpec::RfAdamw(ref c) => Ok(RfAdamWConfig {
+                batch_size: 1,
+                ..c.clone()
+            }
+            .validate()?),
+            OptimizerSpec::IfShampoo(ref c) => Ok(IfShampooConfig {
+                batch_size: 1,
+                ..c.clone()
+            }
+            .validate()?),
+            OptimizerSpec::Shampoo(ref c) => Ok(c.validate()?),
+            OptimizerSpec::SignGd(ref c) => Ok(c.validate()?),
+            OptimizerSpec::Signum(ref c) => Ok(c.validate()?),
         }
     }
 

@@ -2,10 +2,11 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::param_vec::{ParamVec, NORM_EPS};
-use super::{Batch, DirectionRule, Objective};
+use super::{Batch, DirectionRule, Objective, WithBase};
+use crate::assemble::or_fail;
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
@@ -18,7 +19,9 @@ use crate::OptimConfigError;
 /// let gam = GamConfig::new().with_grad_norm_rho(0.1).build()?;
 /// // For a loop that steps closure optimizers (ember-train's trainer):
 /// let optim = gam.with_base(SgdConfig::new().init());
-/// assert_eq!(GamConfig::new().with_alpha(2.0).build().err().unwrap().field, "alpha");
+/// // The same in one call:
+/// let optim = GamConfig::new().init(SgdConfig::new().init());
+/// assert_eq!(GamConfig::new().with_alpha(2.0).validate().unwrap_err().field, "alpha");
 /// # Ok::<(), ember_optim::OptimConfigError>(())
 /// ```
 #[derive(Config, Debug)]
@@ -45,6 +48,21 @@ pub struct GamConfig {
 }
 
 impl GamConfig {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and
+    /// [`try_init`](Self::try_init) run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        let check = FieldCheck::new("GamConfig");
+        check.positive("grad_norm_rho", self.grad_norm_rho)?;
+        check.positive("grad_rho", self.grad_rho)?;
+        check.closed_unit("alpha", self.alpha)?;
+        check.closed_unit("beta", self.beta)?;
+        check.non_negative("gamma", self.gamma)
+    }
+
     /// GAM's direction rule: use it in burn-train's `TrainStep::step` through
     /// [`DirectionRule::gradients`], or give it a base optimizer with
     /// [`DirectionRule::with_base`] for a training loop that steps closure optimizers.
@@ -53,15 +71,29 @@ impl GamConfig {
     ///
     /// An [`OptimConfigError`] naming the first field out of range.
     pub fn build(&self) -> Result<Gam, OptimConfigError> {
-        let check = FieldCheck::new("GamConfig");
-        check.positive("grad_norm_rho", self.grad_norm_rho)?;
-        check.positive("grad_rho", self.grad_rho)?;
-        check.closed_unit("alpha", self.alpha)?;
-        check.closed_unit("beta", self.beta)?;
-        check.non_negative("gamma", self.gamma)?;
+        self.validate()?;
         Ok(Gam {
             config: self.clone(),
         })
+    }
+
+    /// Builds GAM around `base`, which steps on its direction: [`build`](Self::build) then
+    /// [`DirectionRule::with_base`], for a training loop that steps closure optimizers.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn try_init(&self, base: ModuleOptimizer) -> Result<WithBase<Gam>, OptimConfigError> {
+        Ok(self.build()?.with_base(base))
+    }
+
+    /// [`try_init`](Self::try_init), panicking with its message on an invalid config.
+    ///
+    /// # Panics
+    ///
+    /// On an invalid config, with [`try_init`](Self::try_init)'s message naming the field.
+    pub fn init(&self, base: ModuleOptimizer) -> WithBase<Gam> {
+        or_fail(self.try_init(base))
     }
 }
 

@@ -111,12 +111,21 @@ pub trait ClosureOptimizer<M>: ClosureOptimizerClone<M> + Send {
     fn restore_scalars(&mut self, _values: &[f64]) {}
 
     /// The optimizer's state (its scalars, then its base optimizer's record) as bytes.
+    ///
+    /// # Errors
+    ///
+    /// A [`ClosureRecordError`] when the base optimizer's record cannot be encoded.
     fn to_bytes(&self) -> Result<Vec<u8>, ClosureRecordError> {
         record::encode(&self.saved_scalars(), self.base())
     }
 
     /// Restores state written by [`to_bytes`](Self::to_bytes) into a freshly built optimizer of
     /// the same kind; bytes of another kind, or truncated, are an error and change nothing.
+    ///
+    /// # Errors
+    ///
+    /// A [`ClosureRecordError`] when `bytes` are not such a state (another kind's, truncated, or
+    /// not decodable); the optimizer is then unchanged.
     fn load_bytes(&mut self, bytes: &[u8]) -> Result<(), ClosureRecordError> {
         let names: Vec<&str> = self.saved_scalars().iter().map(|(n, _)| *n).collect();
         let (values, base) = record::decode(bytes, &names, self.base().clone())?;

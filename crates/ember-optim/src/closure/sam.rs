@@ -3,20 +3,24 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::optim::{GradientsParams, ModuleOptimizer};
 
 use super::param_vec::ParamVec;
-use super::{Batch, DirectionRule, Objective};
+use super::{Batch, DirectionRule, Objective, WithBase};
+use crate::assemble::or_fail;
 use crate::field_check::FieldCheck;
 use crate::OptimConfigError;
 
 /// Configuration of [`Sam`].
 ///
 /// ```
+/// use burn::optim::SgdConfig;
 /// use ember_optim::SamConfig;
 ///
 /// let sam = SamConfig::new().with_rho(0.1).build()?;
-/// assert_eq!(SamConfig::new().with_rho(0.0).build().err().unwrap().field, "rho");
+/// // Around a base optimizer, for a loop that steps closure optimizers:
+/// let optim = SamConfig::new().init(SgdConfig::new().init());
+/// assert_eq!(SamConfig::new().with_rho(0.0).validate().unwrap_err().field, "rho");
 /// # Ok::<(), ember_optim::OptimConfigError>(())
 /// ```
 #[derive(Config, Debug)]
@@ -27,14 +31,42 @@ pub struct SamConfig {
 }
 
 impl SamConfig {
+    /// Checks `rho`; [`build`](Self::build) and [`try_init`](Self::try_init) run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        FieldCheck::new("SamConfig").positive("rho", self.rho)
+    }
+
     /// SAM's direction rule (see [`GamConfig::build`](crate::GamConfig::build) for its two uses).
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] on `rho` unless it is finite and > 0.
     pub fn build(&self) -> Result<Sam, OptimConfigError> {
-        FieldCheck::new("SamConfig").positive("rho", self.rho)?;
+        self.validate()?;
         Ok(Sam { rho: self.rho })
+    }
+
+    /// Builds SAM around `base`, which steps on its direction (see
+    /// [`GamConfig::try_init`](crate::GamConfig::try_init)).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] on `rho` unless it is finite and > 0.
+    pub fn try_init(&self, base: ModuleOptimizer) -> Result<WithBase<Sam>, OptimConfigError> {
+        Ok(self.build()?.with_base(base))
+    }
+
+    /// [`try_init`](Self::try_init), panicking with its message on an invalid config.
+    ///
+    /// # Panics
+    ///
+    /// On an invalid config, with [`try_init`](Self::try_init)'s message naming the field.
+    pub fn init(&self, base: ModuleOptimizer) -> WithBase<Sam> {
+        or_fail(self.try_init(base))
     }
 }
 

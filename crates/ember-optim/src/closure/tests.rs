@@ -561,6 +561,47 @@ fn gam_resumes_its_base_optimizer_state() {
 }
 
 #[test]
+fn gam_and_sam_init_around_a_base_as_with_base_does() {
+    let err = GamConfig::new()
+        .with_alpha(2.0)
+        .try_init(SgdConfig::new().init())
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "alpha");
+    let err = SamConfig::new()
+        .with_rho(0.0)
+        .try_init(SgdConfig::new().init())
+        .err()
+        .unwrap();
+    assert_eq!(err.field, "rho");
+
+    // `init` is `build` then `with_base`: the same first step.
+    let (_, model, mut objective) = logistic_setup();
+    let mut by_init = GamConfig::new().init(SgdConfig::new().init());
+    let mut by_hand = GamConfig::new().build().unwrap().with_base(plain_sgd());
+    let a = ClosureOptimizer::step(&mut by_init, 0.5.into(), model.clone(), &mut objective);
+    let b = ClosureOptimizer::step(&mut by_hand, 0.5.into(), model.clone(), &mut objective);
+    assert_eq!(theta_of(&a.model), theta_of(&b.model));
+    let mut by_init = SamConfig::new().init(SgdConfig::new().init());
+    let mut by_hand = SamConfig::new().build().unwrap().with_base(plain_sgd());
+    let a = ClosureOptimizer::step(&mut by_init, 0.5.into(), model.clone(), &mut objective);
+    let b = ClosureOptimizer::step(&mut by_hand, 0.5.into(), model, &mut objective);
+    assert_eq!(theta_of(&a.model), theta_of(&b.model));
+}
+
+#[test]
+#[should_panic(expected = "GamConfig.alpha = 2: expected a number in [0, 1]")]
+fn gam_init_on_an_invalid_config_panics_naming_the_field() {
+    let _ = GamConfig::new().with_alpha(2.0).init(plain_sgd());
+}
+
+#[test]
+#[should_panic(expected = "SamConfig.rho = 0: expected a finite number > 0")]
+fn sam_init_on_an_invalid_config_panics_naming_the_field() {
+    let _ = SamConfig::new().with_rho(0.0).init(plain_sgd());
+}
+
+#[test]
 fn invalid_knobs_name_their_field() {
     let err = GamConfig::new().with_beta(1.5).build().err().unwrap();
     assert_eq!(err.field, "beta");

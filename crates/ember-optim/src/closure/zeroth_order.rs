@@ -105,15 +105,25 @@ pub struct ZoSgdConfig {
 }
 
 impl ZoSgdConfig {
+    /// Checks every field, naming the first one out of range; [`try_init`](Self::try_init) runs
+    /// it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        let check = FieldCheck::new("ZoSgdConfig");
+        check.positive("mu", self.mu)?;
+        check.at_least_one("directions", self.directions)
+    }
+
     /// Builds ZO-SGD around `base`, which steps on the zeroth-order estimate.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] on `mu` unless finite and > 0, or `directions` = 0.
     pub fn try_init(&self, base: ModuleOptimizer) -> Result<ZoSgd, OptimConfigError> {
-        let check = FieldCheck::new("ZoSgdConfig");
-        check.positive("mu", self.mu)?;
-        check.at_least_one("directions", self.directions)?;
+        self.validate()?;
         Ok(ZoSgd {
             config: self.clone(),
             base,

@@ -89,18 +89,8 @@ impl Optimizer for RfAdaGrad {
 }
 
 impl RfAdaGradConfig {
-    /// The bare optimizer, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
-    pub fn build(&self) -> Result<RfAdaGrad, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step.
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<RfAdaGrad, OptimConfigError> {
-        let knobs = RootFreeDiagonalKnobs {
+    fn knobs(&self) -> RootFreeDiagonalKnobs {
+        RootFreeDiagonalKnobs {
             config: "RfAdaGradConfig",
             accumulation: CurvatureAccumulation::Sum,
             beta2: self.beta2,
@@ -109,9 +99,43 @@ impl RfAdaGradConfig {
             weight_decay: self.weight_decay,
             init_curvature: self.init_curvature,
             batch_size: self.batch_size,
-        };
+        }
+    }
+
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        self.knobs().validate()
+    }
+
+    /// The bare optimizer, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build(&self) -> Result<RfAdaGrad, OptimConfigError> {
+        self.build_with_batch_size(BatchSizeHandle::new())
+    }
+
+    /// The bare optimizer reading B from a handle the caller keeps and sets before each step.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build_with_batch_size(
+        &self,
+        batch_size: BatchSizeHandle,
+    ) -> Result<RfAdaGrad, OptimConfigError> {
+        self.validate()?;
         Ok(RfAdaGrad {
-            inner: knobs.build(batch_size)?,
+            inner: self.knobs().build(batch_size),
         })
     }
 

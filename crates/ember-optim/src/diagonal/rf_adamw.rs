@@ -139,25 +139,45 @@ impl Optimizer for RfAdamW {
 }
 
 impl RfAdamWConfig {
-    /// The bare optimizer with a fixed B, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
-    pub fn build(&self) -> Result<RfAdamW, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
-    /// config's `batch_size` is written into the handle as its starting value.
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<RfAdamW, OptimConfigError> {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("RfAdamWConfig");
         check.decay("beta1", self.beta1)?;
         check.step_fraction("beta2", self.beta2)?;
         check.non_negative("damping", self.damping)?;
         check.non_negative("weight_decay", self.weight_decay)?;
         check.positive("init_curvature", self.init_curvature)?;
-        check.at_least_one("batch_size", self.batch_size)?;
+        check.at_least_one("batch_size", self.batch_size)
+    }
+
+    /// The bare optimizer with a fixed B, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build(&self) -> Result<RfAdamW, OptimConfigError> {
+        self.build_with_batch_size(BatchSizeHandle::new())
+    }
+
+    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
+    /// config's `batch_size` is written into the handle as its starting value.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build_with_batch_size(
+        &self,
+        batch_size: BatchSizeHandle,
+    ) -> Result<RfAdamW, OptimConfigError> {
+        self.validate()?;
         batch_size.seed(self.batch_size);
         Ok(RfAdamW {
             first_moment: ExponentialMovingAverage { decay: self.beta1 },

@@ -185,7 +185,8 @@ pub(crate) struct RootFreeDiagonalKnobs {
 }
 
 impl RootFreeDiagonalKnobs {
-    pub(crate) fn build(self, handle: BatchSizeHandle) -> Result<RfRmsProp, OptimConfigError> {
+    /// Checks every knob, naming the first one out of range (and the config it came from).
+    pub(crate) fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new(self.config);
         match self.accumulation {
             // A moving average needs β2 ≤ 1 to stay a convex combination of s and B·g⊙g.
@@ -196,9 +197,14 @@ impl RootFreeDiagonalKnobs {
         check.decay("momentum", self.momentum)?;
         check.non_negative("weight_decay", self.weight_decay)?;
         check.positive("init_curvature", self.init_curvature)?;
-        check.at_least_one("batch_size", self.batch_size)?;
+        check.at_least_one("batch_size", self.batch_size)
+    }
+
+    /// The optimizer from knobs that passed [`validate`](Self::validate) (the configs'
+    /// `build_with_batch_size` runs it first).
+    pub(crate) fn build(self, handle: BatchSizeHandle) -> RfRmsProp {
         handle.seed(self.batch_size);
-        Ok(RfRmsProp {
+        RfRmsProp {
             curvature: RootFreeCurvature {
                 beta2: self.beta2,
                 damping: self.damping,
@@ -212,7 +218,7 @@ impl RootFreeDiagonalKnobs {
                 momentum: self.momentum,
             },
             batch_size: handle,
-        })
+        }
     }
 }
 
@@ -230,19 +236,40 @@ impl RfRmsPropConfig {
         }
     }
 
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        self.knobs().validate()
+    }
+
     /// The bare optimizer with a fixed B, for
     /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<RfRmsProp, OptimConfigError> {
         self.build_with_batch_size(BatchSizeHandle::new())
     }
 
     /// The bare optimizer reading B from `batch_size` at every step; the config's `batch_size` is
     /// written into the handle as its starting value.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
     pub fn build_with_batch_size(
         &self,
         batch_size: BatchSizeHandle,
     ) -> Result<RfRmsProp, OptimConfigError> {
-        self.knobs().build(batch_size)
+        self.validate()?;
+        Ok(self.knobs().build(batch_size))
     }
 
     crate::assemble::module_optimizer_init!(batch_size);

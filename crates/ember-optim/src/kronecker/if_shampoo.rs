@@ -342,18 +342,13 @@ impl Optimizer for IfShampoo {
 }
 
 impl IfShampooConfig {
-    /// The bare optimizer with a fixed B, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
-    pub fn build(&self) -> Result<IfShampoo, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
-    /// config's `batch_size` is written into the handle as its starting value.
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<IfShampoo, OptimConfigError> {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("IfShampooConfig");
         check.open_unit("beta2", self.beta2)?;
         check.decay("momentum", self.momentum)?;
@@ -362,7 +357,32 @@ impl IfShampooConfig {
         check.non_negative("weight_decay", self.weight_decay)?;
         check.at_least_one("update_every", self.update_every)?;
         check.at_least_one("max_dim", self.max_dim)?;
-        check.at_least_one("batch_size", self.batch_size)?;
+        check.at_least_one("batch_size", self.batch_size)
+    }
+
+    /// The bare optimizer with a fixed B, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build(&self) -> Result<IfShampoo, OptimConfigError> {
+        self.build_with_batch_size(BatchSizeHandle::new())
+    }
+
+    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
+    /// config's `batch_size` is written into the handle as its starting value.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build_with_batch_size(
+        &self,
+        batch_size: BatchSizeHandle,
+    ) -> Result<IfShampoo, OptimConfigError> {
+        self.validate()?;
         batch_size.seed(self.batch_size);
         Ok(IfShampoo {
             beta2: self.beta2,

@@ -225,9 +225,13 @@ impl Optimizer for Shampoo {
 }
 
 impl ShampooConfig {
-    /// The bare optimizer, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
-    pub fn build(&self) -> Result<Shampoo, OptimConfigError> {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("ShampooConfig");
         check.positive("epsilon", self.epsilon)?;
         check.step_fraction("statistics_decay", self.statistics_decay)?;
@@ -235,7 +239,18 @@ impl ShampooConfig {
         check.non_negative("weight_decay", self.weight_decay)?;
         check.at_least_one("update_every", self.update_every)?;
         check.at_least_one("root_iterations", self.root_iterations)?;
-        check.at_least_one("max_dim", self.max_dim)?;
+        check.at_least_one("max_dim", self.max_dim)
+    }
+
+    /// The bare optimizer, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range (see
+    /// [`validate`](Self::validate)).
+    pub fn build(&self) -> Result<Shampoo, OptimConfigError> {
+        self.validate()?;
         Ok(Shampoo {
             epsilon: self.epsilon,
             statistics_decay: self.statistics_decay,

@@ -34,14 +34,13 @@ pub struct PlrsConfig {
 }
 
 impl PlrsConfig {
-    /// Validate the config and build the bare scheduler (for a hand-written loop, or a parameter
-    /// group of a `ModuleLrScheduler`).
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
     ///
     /// # Errors
     ///
-    /// An [`OptimConfigError`] naming the field when `min_lr` or `max_lr` is not a finite positive
-    /// number, `max_lr < min_lr`, or `steps_per_epoch` is `Some(0)`.
-    pub fn build(&self) -> Result<Plrs, OptimConfigError> {
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("PlrsConfig");
         check.positive("min_lr", self.min_lr)?;
         check.positive("max_lr", self.max_lr)?;
@@ -51,6 +50,18 @@ impl PlrsConfig {
         if let Some(steps_per_epoch) = self.steps_per_epoch {
             check.at_least_one("steps_per_epoch", steps_per_epoch)?;
         }
+        Ok(())
+    }
+
+    /// Validate the config and build the bare scheduler (for a hand-written loop, or a parameter
+    /// group of a `ModuleLrScheduler`).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the field when `min_lr` or `max_lr` is not a finite positive
+    /// number, `max_lr < min_lr`, or `steps_per_epoch` is `Some(0)`.
+    pub fn build(&self) -> Result<Plrs, OptimConfigError> {
+        self.validate()?;
         Ok(Plrs {
             min_lr: self.min_lr,
             max_lr: self.max_lr,

@@ -40,13 +40,13 @@ pub struct WarmupDecayConfig {
 }
 
 impl WarmupDecayConfig {
-    /// Validate the config and build the bare scheduler.
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
     ///
     /// # Errors
     ///
-    /// An [`OptimConfigError`] naming the field when a rate is not finite, `peak_lr ≤ 0`,
-    /// `final_lr` is outside `[0, peak_lr]`, `total_steps` is 0 or `warmup_steps > total_steps`.
-    pub fn build(&self) -> Result<WarmupDecay, OptimConfigError> {
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("WarmupDecayConfig");
         check.positive("peak_lr", self.peak_lr)?;
         check.non_negative("final_lr", self.final_lr)?;
@@ -57,6 +57,17 @@ impl WarmupDecayConfig {
         if self.warmup_steps > self.total_steps {
             return Err(check.fail("warmup_steps", self.warmup_steps, "at most total_steps"));
         }
+        Ok(())
+    }
+
+    /// Validate the config and build the bare scheduler.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the field when a rate is not finite, `peak_lr ≤ 0`,
+    /// `final_lr` is outside `[0, peak_lr]`, `total_steps` is 0 or `warmup_steps > total_steps`.
+    pub fn build(&self) -> Result<WarmupDecay, OptimConfigError> {
+        self.validate()?;
         Ok(WarmupDecay {
             config: self.clone(),
             step: 0,

@@ -53,15 +53,26 @@ pub struct SignGd {
 }
 
 impl SignGdConfig {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and
+    /// [`init`](Self::init) run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        FieldCheck::new("SignGdConfig").non_negative("weight_decay", self.weight_decay)
+    }
+
     /// Build the bare [`SignGd`], which
     /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group) takes to optimize
     /// one parameter group; [`init`](Self::init) is the whole-module counterpart.
     ///
     /// # Errors
     ///
-    /// An [`OptimConfigError`] on `weight_decay` when it is negative or not finite.
+    /// An [`OptimConfigError`] on `weight_decay` when it is negative or not finite (see
+    /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<SignGd, OptimConfigError> {
-        FieldCheck::new("SignGdConfig").non_negative("weight_decay", self.weight_decay)?;
+        self.validate()?;
         Ok(SignGd {
             descent: SignDescent {
                 weight_decay: DecoupledWeightDecay {
@@ -71,7 +82,11 @@ impl SignGdConfig {
         })
     }
 
-    /// SignGD for a whole module: the drop-in for `SgdConfig::new().init()`.
+    // Written out rather than `module_optimizer_init!()`: the config has no `grad_clipping` field
+    // (clipping cannot change a sign step), so the pair is the macro's without the clipping.
+
+    /// The whole-module optimizer (without gradient clipping, which cannot change a sign step):
+    /// the drop-in for `AdamConfig::new().init()`.
     ///
     /// # Panics
     ///
@@ -81,6 +96,10 @@ impl SignGdConfig {
     }
 
     /// [`init`](Self::init), returning the error naming the bad field instead of panicking.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
     pub fn try_init(&self) -> Result<ModuleOptimizer, OptimConfigError> {
         Ok(into_module_optimizer(self.build()?, None))
     }

@@ -66,6 +66,18 @@ pub struct SignumState<const D: usize> {
 }
 
 impl SignumConfig {
+    /// Checks every field, naming the first one out of range; [`build`](Self::build) and the
+    /// `init` methods run it first.
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), OptimConfigError> {
+        let check = FieldCheck::new("SignumConfig");
+        check.decay("beta", self.beta)?;
+        check.non_negative("weight_decay", self.weight_decay)
+    }
+
     /// Build the bare [`Signum`], which
     /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group) takes to optimize
     /// one parameter group; [`init`](Self::init) is the whole-module counterpart and the only one
@@ -74,11 +86,9 @@ impl SignumConfig {
     /// # Errors
     ///
     /// An [`OptimConfigError`] on `beta` unless `0 ≤ β < 1`, or on `weight_decay` when it is
-    /// negative or not finite.
+    /// negative or not finite (see [`validate`](Self::validate)).
     pub fn build(&self) -> Result<Signum, OptimConfigError> {
-        let check = FieldCheck::new("SignumConfig");
-        check.decay("beta", self.beta)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
+        self.validate()?;
         Ok(Signum {
             momentum: ExponentialMovingAverage { decay: self.beta },
             descent: SignDescent {

@@ -53,6 +53,10 @@ impl BatchSizeHandle {
     }
 
     /// Set B for the next steps; rejects 0 (and leaves the value unchanged).
+    ///
+    /// # Errors
+    ///
+    /// An [`OptimConfigError`] on `batch_size` when it is 0.
     pub fn set(&self, batch_size: usize) -> Result<(), OptimConfigError> {
         FieldCheck::new("BatchSizeHandle").at_least_one("batch_size", batch_size)?;
         self.value.store(batch_size, Ordering::Relaxed);
