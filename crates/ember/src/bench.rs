@@ -163,7 +163,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
         write(path, &serde_json::to_vec_pretty(&report)?)?;
     }
     if let Some(path) = &settings.markdown {
-        write(path, (markdown + "\n").as_bytes())?;
+        write(path, markdown.as_bytes())?;
     }
     Ok(())
 }

@@ -22,7 +22,8 @@ use ember_models::{ImageClassifier, SmallCnnConfig, SmallCnnLayer};
 use ember_train::DeviceChoice;
 use serde::{Deserialize, Serialize};
 
-use super::report::{format_time, header, row};
+use super::report::format_time;
+use crate::report::markdown::Table;
 use crate::report::stats::MedianRange;
 
 const CLASSES: usize = 10;
@@ -32,42 +33,71 @@ const SIDE: usize = 32;
 /// How often to time each part, and on what.
 #[derive(Clone, Debug)]
 pub struct ProfileSettings {
+    /// The device to profile on.
     pub device: DeviceChoice,
+    /// Images per batch (at least 1).
     pub batch_size: usize,
+    /// Timed reps per part (at least 1; the median is reported).
     pub reps: usize,
+    /// Untimed reps before them.
     pub warmup: usize,
 }
 
 /// One layer's median forward and backward time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartTiming {
+    /// The layer's name, as in the Python profile (`loss` for the loss).
     pub layer: String,
+    /// What it is: `conv`, `batchnorm`, `relu`, `maxpool`, `gap`, `linear` or `loss`.
     pub kind: String,
+    /// Shape of its input.
     pub input: Vec<usize>,
+    /// Shape of its output (empty for the scalar loss).
     pub output: Vec<usize>,
+    /// Median forward time, milliseconds.
     pub forward_ms: f64,
+    /// Median backward time, milliseconds.
     pub backward_ms: f64,
+}
+
+impl PartTiming {
+    /// Forward and backward together.
+    pub fn total_ms(&self) -> f64 {
+        self.forward_ms + self.backward_ms
+    }
 }
 
 /// The whole step's phases, medians over the same reps.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepTiming {
+    /// Forward pass and loss, milliseconds.
     pub forward_ms: f64,
+    /// Backward pass, milliseconds.
     pub backward_ms: f64,
+    /// Adam's update, milliseconds.
     pub update_ms: f64,
+    /// The whole step, milliseconds.
     pub whole_ms: f64,
+    /// Images per second at the median whole step.
     pub images_per_s: f64,
 }
 
 /// A profile as both sides write it (the Python script's JSON has the same fields, and more).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
+    /// What was profiled, e.g. `burn 0.22.1 (flex)` or `torch 2.5.1`.
     pub framework: String,
+    /// CPU threads it ran with (Ember: the logical CPUs the process may use).
     pub threads: usize,
+    /// Images per batch.
     pub batch_size: usize,
+    /// Timed reps per measurement.
     pub reps: usize,
+    /// Untimed reps before them.
     pub warmup: usize,
+    /// Every layer (and the loss) timed on its own, in forward order.
     pub parts: Vec<PartTiming>,
+    /// The whole training step's phases.
     pub step: StepTiming,
     /// Ember only: building one augmented training batch on the device from its `u8` images.
     #[serde(default)]
@@ -80,8 +110,11 @@ pub struct Profile {
 /// One op of PyTorch's profiler table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TopOp {
+    /// The op's name, e.g. `aten::convolution_backward`.
     pub name: String,
+    /// CPU time in the op itself (children excluded) over the profiled steps, milliseconds.
     pub self_cpu_ms: f64,
+    /// Times it was called.
     pub calls: u64,
 }
 
@@ -343,17 +376,62 @@ pub fn read_profile(path: &Path) -> anyhow::Result<Profile> {
 /// The profile as Markdown: per layer, per kind and for the whole step, with PyTorch's figures and
 /// the ratio beside Ember's when `torch` is given.
 pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
-    let ms = |v: f64| format_time(v / 1e3);
-    let ratio = |a: f64, b: f64| format!("{:.2}", a / b);
     let mut out = format!(
         "SmallCnn, batch {}, {} threads; medians of {} reps after {} warm-up reps.\n\n",
         ember.batch_size, ember.threads, ember.reps, ember.warmup
     );
-    let mut cells = vec!["part", "kind", "input", "Ember fwd", "Ember bwd"];
-    if torch.is_some() {
-        cells.extend(["torch fwd", "torch bwd", "Ember ÷ torch (fwd + bwd)"]);
+    out += &parts_table(ember, torch).render();
+    out += "\nBy kind (sums over the layers of each kind):\n\n";
+    out += &kinds_table(ember, torch).render();
+    out += "\nThe whole step (one fixed batch, Adam):\n\n";
+    out += &step_table(ember, torch).render();
+    if let Some(assembly) = ember.batch_assembly_ms {
+        out += &format!(
+            "\nBuilding one augmented batch on the device (gather, crop, flip, normalise from `u8`): \
+             {} (not part of the whole step above).\n",
+            ms(assembly)
+        );
     }
-    out.push_str(&header(&cells));
+    if let Some(t) = torch.filter(|t| !t.profiler_top_ops.is_empty()) {
+        out += "\nPyTorch's profiler, busiest ops by self CPU time (totals over its profiled steps):\n\n";
+        let mut table = Table::new(["op", "self CPU", "calls"]);
+        for op in &t.profiler_top_ops {
+            table.row([
+                format!("`{}`", op.name),
+                ms(op.self_cpu_ms),
+                op.calls.to_string(),
+            ]);
+        }
+        out += &table.render();
+    }
+    out
+}
+
+/// A time given in milliseconds, in the report's units.
+fn ms(value: f64) -> String {
+    format_time(value / 1e3)
+}
+
+fn ratio(mine: f64, theirs: f64) -> String {
+    format!("{:.2}", mine / theirs)
+}
+
+/// `header`, with PyTorch's columns appended when there is a torch profile.
+fn table_with_torch(header: &[&str], torch_columns: &[&str], torch: Option<&Profile>) -> Table {
+    let mut cells = header.to_vec();
+    if torch.is_some() {
+        cells.extend(torch_columns);
+    }
+    Table::new(cells)
+}
+
+/// One row per layer: its input shape and forward and backward times.
+fn parts_table(ember: &Profile, torch: Option<&Profile>) -> Table {
+    let mut table = table_with_torch(
+        &["part", "kind", "input", "Ember fwd", "Ember bwd"],
+        &["torch fwd", "torch bwd", "Ember ÷ torch (fwd + bwd)"],
+        torch,
+    );
     for part in &ember.parts {
         let shape = part
             .input
@@ -372,68 +450,55 @@ pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
             cells.extend([
                 ms(t.forward_ms),
                 ms(t.backward_ms),
-                ratio(
-                    part.forward_ms + part.backward_ms,
-                    t.forward_ms + t.backward_ms,
-                ),
+                ratio(part.total_ms(), t.total_ms()),
             ]);
         }
-        out.push_str(&row(&cells));
+        table.row(cells);
     }
+    table
+}
 
-    out.push_str("\nBy kind (sums over the layers of each kind):\n\n");
-    let mut cells = vec!["kind", "Ember fwd + bwd", "share of Ember's parts"];
-    if torch.is_some() {
-        cells.extend(["torch fwd + bwd", "Ember ÷ torch"]);
-    }
-    out.push_str(&header(&cells));
-    let total = |p: &Profile| {
+/// One row per layer kind (in order of first appearance), then all parts together.
+fn kinds_table(ember: &Profile, torch: Option<&Profile>) -> Table {
+    let mut table = table_with_torch(
+        &["kind", "Ember fwd + bwd", "share of Ember's parts"],
+        &["torch fwd + bwd", "Ember ÷ torch"],
+        torch,
+    );
+    // `None`: every part.
+    let sum = |p: &Profile, kind: Option<&str>| {
         p.parts
             .iter()
-            .map(|x| x.forward_ms + x.backward_ms)
+            .filter(|x| kind.is_none_or(|k| x.kind == k))
+            .map(PartTiming::total_ms)
             .sum::<f64>()
     };
-    let of_kind = |p: &Profile, kind: &str| {
-        p.parts
-            .iter()
-            .filter(|x| x.kind == kind)
-            .map(|x| x.forward_ms + x.backward_ms)
-            .sum::<f64>()
-    };
-    let mut kinds: Vec<&str> = Vec::new();
+    let mut kinds: Vec<Option<&str>> = Vec::new();
     for part in &ember.parts {
-        if !kinds.contains(&part.kind.as_str()) {
-            kinds.push(&part.kind);
+        if !kinds.contains(&Some(part.kind.as_str())) {
+            kinds.push(Some(&part.kind));
         }
     }
-    for kind in kinds.iter().copied().chain(["all parts"]) {
-        let mine = if kind == "all parts" {
-            total(ember)
-        } else {
-            of_kind(ember, kind)
-        };
+    kinds.push(None);
+    for kind in kinds {
+        let mine = sum(ember, kind);
         let mut cells = vec![
-            kind.to_string(),
+            kind.unwrap_or("all parts").to_string(),
             ms(mine),
-            format!("{:.0}%", 100.0 * mine / total(ember)),
+            format!("{:.0}%", 100.0 * mine / sum(ember, None)),
         ];
         if let Some(t) = torch {
-            let theirs = if kind == "all parts" {
-                total(t)
-            } else {
-                of_kind(t, kind)
-            };
+            let theirs = sum(t, kind);
             cells.extend([ms(theirs), ratio(mine, theirs)]);
         }
-        out.push_str(&row(&cells));
+        table.row(cells);
     }
+    table
+}
 
-    out.push_str("\nThe whole step (one fixed batch, Adam):\n\n");
-    let mut cells = vec!["phase", "Ember"];
-    if torch.is_some() {
-        cells.extend(["torch", "Ember ÷ torch"]);
-    }
-    out.push_str(&header(&cells));
+/// The whole step's phases, then images per second.
+fn step_table(ember: &Profile, torch: Option<&Profile>) -> Table {
+    let mut table = table_with_torch(&["phase", "Ember"], &["torch", "Ember ÷ torch"], torch);
     let phases = |p: &Profile| {
         [
             ("forward + loss", p.step.forward_ms),
@@ -448,7 +513,7 @@ pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
             let theirs = phases(t)[i].1;
             cells.extend([ms(theirs), ratio(mine, theirs)]);
         }
-        out.push_str(&row(&cells));
+        table.row(cells);
     }
     let mut cells = vec![
         "images/s".to_string(),
@@ -463,24 +528,87 @@ pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
             ),
         ]);
     }
-    out.push_str(&row(&cells));
-    if let Some(ms_) = ember.batch_assembly_ms {
-        out.push_str(&format!(
-            "\nBuilding one augmented batch on the device (gather, crop, flip, normalise from `u8`): \
-             {} (not part of the whole step above).\n",
-            ms(ms_)
-        ));
-    }
-    if let Some(t) = torch.filter(|t| !t.profiler_top_ops.is_empty()) {
-        out.push_str("\nPyTorch's profiler, busiest ops by self CPU time (totals over its profiled steps):\n\n");
-        out.push_str(&header(&["op", "self CPU", "calls"]));
-        for op in &t.profiler_top_ops {
-            out.push_str(&row(&[
-                format!("`{}`", op.name),
-                ms(op.self_cpu_ms),
-                op.calls.to_string(),
-            ]));
+    table.row(cells);
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(layer: &str, kind: &str, forward_ms: f64, backward_ms: f64) -> PartTiming {
+        PartTiming {
+            layer: layer.into(),
+            kind: kind.into(),
+            input: vec![64, 3, 32, 32],
+            output: vec![64, 32, 32, 32],
+            forward_ms,
+            backward_ms,
         }
     }
-    out
+
+    fn profile(framework: &str, scale: f64, images_per_s: f64) -> Profile {
+        Profile {
+            framework: framework.into(),
+            threads: 2,
+            batch_size: 64,
+            reps: 10,
+            warmup: 2,
+            parts: vec![
+                part("conv1", "conv", 1.0 * scale, 2.0 * scale),
+                part("relu1", "relu", 0.5 * scale, 0.25 * scale),
+                part("conv2", "conv", 0.5 * scale, 0.25 * scale),
+            ],
+            step: StepTiming {
+                forward_ms: 2.0 * scale,
+                backward_ms: 3.0 * scale,
+                update_ms: 1.0 * scale,
+                whole_ms: 6.0 * scale,
+                images_per_s,
+            },
+            batch_assembly_ms: None,
+            profiler_top_ops: vec![],
+        }
+    }
+
+    #[test]
+    fn kinds_sum_their_layers_and_ratios_divide_ember_by_torch() {
+        let ember = profile("ember", 4.0, 100.0);
+        let torch = profile("torch", 1.0, 400.0);
+        let md = render_profile(&ember, Some(&torch));
+        // conv: (1 + 2 + 0.5 + 0.25) × 4 = 15 ms of 18 ms in all.
+        assert!(
+            md.contains("| conv | 15.0 ms | 83% | 3.75 ms | 4.00 |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| all parts | 18.0 ms | 100% | 4.50 ms | 4.00 |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| relu1 | relu | 64×3×32×32 | 2.00 ms | 1.00 ms | 0.50 ms | 0.25 ms | 4.00 |\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| whole step | 24.0 ms | 6.00 ms | 4.00 |\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| images/s | 100.0 | 400.0 | 0.25 (Ember's share of torch's) |\n"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn without_torch_only_embers_columns_are_drawn() {
+        let md = render_profile(&profile("ember", 1.0, 50.0), None);
+        assert!(
+            md.contains("| kind | Ember fwd + bwd | share of Ember's parts |\n|---|---|---|\n"),
+            "{md}"
+        );
+        assert!(md.contains("| relu | 0.75 ms | 17% |\n"), "{md}");
+        assert!(!md.contains("torch"), "{md}");
+    }
 }

@@ -5,13 +5,17 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::report::markdown::Table;
 use crate::report::stats::MedianRange;
 
 /// Summary of one measurement's timed steps, in seconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Median {
+    /// The median step time.
     pub median_s: f64,
+    /// The fastest step.
     pub min_s: f64,
+    /// The slowest step.
     pub max_s: f64,
 }
 
@@ -34,6 +38,7 @@ impl Median {
 /// A model as the report names it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
+    /// The model's type name, e.g. `SmallCnn`.
     pub name: String,
     /// Parameters the optimizers update (BatchNorm running statistics excluded).
     pub trainable_params: usize,
@@ -42,9 +47,13 @@ pub struct ModelInfo {
 /// The update of one per-parameter optimizer (gradients given, untimed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UpdateRow {
+    /// The device measured, as `--devices` names it.
     pub device: String,
+    /// The model's type name.
     pub model: String,
+    /// The optimizer's name, with its update interval for the Shampoos (`if-shampoo (T = 1)`).
     pub optimizer: String,
+    /// Time of one update.
     pub step: Median,
     /// Median update time divided by Adam's, measured round-robin in the same process.
     pub relative_to_adam: f64,
@@ -56,11 +65,15 @@ pub struct UpdateRow {
 /// update) of a closure optimizer, or of the Adam baseline.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WholeStepRow {
+    /// The device measured, as `--devices` names it.
     pub device: String,
+    /// The model's type name.
     pub model: String,
+    /// The optimizer's name.
     pub optimizer: String,
     /// The per-parameter optimizer a closure optimizer steps with; `None` for the baseline.
     pub base: Option<String>,
+    /// Time of one whole step.
     pub step: Median,
     /// Median step time divided by Adam's whole step (forward, backward, update), measured
     /// round-robin in the same process.
@@ -79,9 +92,13 @@ pub struct WholeStepRow {
 /// backward and Adam update, as `ember train` runs them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EndToEndRow {
+    /// The device measured, as `--devices` names it.
     pub device: String,
+    /// The model's type name.
     pub model: String,
+    /// The optimizer's name.
     pub optimizer: String,
+    /// Time of one training step, batch assembly included.
     pub step: Median,
     /// The same step on a batch already on the device (forward, backward, update), timed
     /// round-robin with `step`; absent from reports written before it was measured.
@@ -96,7 +113,9 @@ pub struct EndToEndRow {
 /// A device column the report shows without a measurement, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct NotMeasured {
+    /// The device's column heading, e.g. `wgpu (GPU)`.
     pub device: String,
+    /// Why it was not measured.
     pub reason: String,
 }
 
@@ -110,12 +129,14 @@ pub struct BenchReport {
     pub date: String,
     /// Devices measured, in the order of the columns.
     pub devices: Vec<String>,
+    /// Devices shown without a measurement, each with the reason.
     pub not_measured: Vec<NotMeasured>,
     /// CPU threads available to the process.
     pub threads: usize,
     /// The machine's 1-minute load average when the measurements started and ended (Linux only):
     /// other processes slow every absolute time, far less the round-robin ratios.
     pub load_average: Option<[f64; 2]>,
+    /// Images per step.
     pub batch_size: usize,
     /// Timed steps per measurement.
     pub steps: usize,
@@ -123,11 +144,15 @@ pub struct BenchReport {
     pub warmup: usize,
     /// Batches in the full data of snapshot methods.
     pub full_data_batches: usize,
+    /// The models timed, with their trainable parameter counts.
     pub models: Vec<ModelInfo>,
     /// The `ember` arguments that produced this report.
     pub command: String,
+    /// Per-parameter optimizers' updates, per device and model.
     pub updates: Vec<UpdateRow>,
+    /// Closure optimizers' whole steps (and Adam's), per device and model.
     pub whole_steps: Vec<WholeStepRow>,
+    /// End-to-end training throughput, per device and model.
     pub end_to_end: Vec<EndToEndRow>,
     /// PyTorch's updates on SmallCnn on the same machine (experiments/kronecker-speed/anchor.py),
     /// shown beside Ember's.
@@ -141,10 +166,15 @@ pub struct BenchReport {
 pub struct Anchor {
     /// torch's version.
     pub torch: String,
+    /// torch's CPU threads.
     pub threads: usize,
+    /// Images per step.
     pub batch_size: usize,
+    /// Timed updates per optimizer.
     pub steps: usize,
+    /// Untimed updates before them.
     pub warmup: usize,
+    /// Parameters of torch's SmallCnn.
     pub parameters: usize,
     /// Median update time per optimizer label (`adam (torch)`, `sirfshampoo (T = 1)`, …), ms.
     pub updates_ms: std::collections::BTreeMap<String, f64>,
@@ -196,17 +226,6 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
         }
     }
     seen
-}
-
-/// One Markdown table row.
-pub(super) fn row<S: AsRef<str>>(cells: &[S]) -> String {
-    let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
-    format!("| {} |\n", cells.join(" | "))
-}
-
-/// The header row and the alignment row of a table.
-pub(super) fn header<S: AsRef<str>>(cells: &[S]) -> String {
-    row(cells) + &row(&vec!["---"; cells.len()])
 }
 
 impl BenchReport {
@@ -282,7 +301,7 @@ impl BenchReport {
                 cells.extend(["PyTorch".to_string(), "× PyTorch".to_string()]);
             }
             cells.push("state bytes/param".into());
-            out.push_str(&header(&cells));
+            let mut table = Table::new(cells);
             let rows: Vec<&UpdateRow> = self.updates.iter().filter(|r| r.model == model).collect();
             for optimizer in distinct(rows.iter().map(|r| r.optimizer.as_str())) {
                 let of = |device: &str| {
@@ -309,8 +328,9 @@ impl BenchReport {
                 }
                 let state = rows.iter().find(|r| r.optimizer == optimizer);
                 cells.push(state.map_or("–".into(), |r| format!("{:.2}", r.state_bytes_per_param)));
-                out.push_str(&row(&cells));
+                table.row(cells);
             }
+            out.push_str(&table.render());
             out.push('\n');
         }
     }
@@ -333,7 +353,7 @@ impl BenchReport {
             cells.extend(self.device_headers(&["step", "× Adam step"]));
             cells.push("passes/step (fwd + bwd)".into());
             cells.push("snapshot passes (fwd + bwd)".into());
-            out.push_str(&header(&cells));
+            let mut table = Table::new(cells);
             let rows: Vec<&WholeStepRow> = self
                 .whole_steps
                 .iter()
@@ -370,8 +390,9 @@ impl BenchReport {
                     }
                     _ => "–".into(),
                 });
-                out.push_str(&row(&cells));
+                table.row(cells);
             }
+            out.push_str(&table.render());
             out.push('\n');
         }
     }
@@ -393,7 +414,7 @@ impl BenchReport {
         what.extend(relative.as_deref());
         let mut cells = vec!["model".to_string()];
         cells.extend(self.device_headers(&what));
-        out.push_str(&header(&cells));
+        let mut table = Table::new(cells);
         for model in distinct(self.end_to_end.iter().map(|r| r.model.as_str())) {
             let of = |device: &str| {
                 self.end_to_end
@@ -418,8 +439,9 @@ impl BenchReport {
                 }
                 cells
             }));
-            out.push_str(&row(&cells));
+            table.row(cells);
         }
+        out.push_str(&table.render());
         out.push('\n');
     }
 }
@@ -602,7 +624,7 @@ mod tests {
         );
         assert!(md.contains(
             "| optimizer | flex update | flex × Adam | wgpu (GPU) | state bytes/param |\n\
-             | --- | --- | --- | --- | --- |\n"
+             |---|---|---|---|---|\n"
         ));
         assert!(
             md.contains("| `adam` | 3.00 ms | 1.00 | not measured: no GPU this session | 8.03 |\n")

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::{io, SignGdStudyConfig, StepSummary, StudyError, StudyRun};
 use ember_train::write_atomically;
 
+use crate::report::markdown::Table;
 use crate::report::plot::{LegendPosition, LinePlot};
 
 /// Writes `results.md` and `summary.json` into `out`, then the plots; returns the files written.
@@ -240,11 +241,12 @@ pub fn render_results(config: &SignGdStudyConfig, runs: &[StudyRun]) -> String {
         config.steps,
         config.seed
     );
-    let _ = writeln!(md, "| arm | optimizer | lr |\n|---|---|---|");
+    let mut arms = Table::new(["arm", "optimizer", "lr"]);
     for arm in &config.arms {
         let spec = serde_json::to_string(&arm.optimizer).unwrap_or_default();
-        let _ = writeln!(md, "| {} | `{}` | {} |", arm.name, spec, arm.lr);
+        arms.row([arm.name.clone(), format!("`{spec}`"), arm.lr.to_string()]);
     }
+    md += &arms.render();
     let _ = writeln!(
         md,
         "\nStage steps are where a condition starts to hold for the rest of the run (— : never): \
@@ -261,44 +263,75 @@ pub fn render_results(config: &SignGdStudyConfig, runs: &[StudyRun]) -> String {
     for &snr in &config.snrs {
         let data = config.data(snr);
         let _ = writeln!(md, "## SNR {snr} (σ_p = {:.4})\n", data.noise_std);
-        let _ = writeln!(
-            md,
-            "| arm | I | II (end) | III (Q/K match vote) | IV (s_11 then → end) | in order | loss rate (R² exp / pow) | train loss | test loss: start → min → end | test acc. |"
-        );
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let mut table = Table::new([
+            "arm",
+            "I",
+            "II (end)",
+            "III (Q/K match vote)",
+            "IV (s_11 then → end)",
+            "in order",
+            "loss rate (R² exp / pow)",
+            "train loss",
+            "test loss: start → min → end",
+            "test acc.",
+        ]);
         for run in runs.iter().filter(|r| r.snr == snr) {
-            let s = &run.stages;
-            let r2 = |f: Option<crate::report::stats::LinearFit>| {
-                f.map_or("—".into(), |f| format!("{:.3}", f.r_squared))
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {} ({}) | {} ({}) | {} ({} / {}) | {} ({}) | {} | {} ({} / {}) | {:.2e} | {:.3} → {:.3} → {:.3} | {:.1}% |",
-                run.arm,
-                step(s.value_noise_settled),
-                s.key_noise_ratio_at_stage_1.map_or("—".into(), |r| format!("{r:.2}×")),
-                step(s.noise_signs_aligned),
-                share(Some(s.noise_agreement_at_end)),
-                step(s.signal_signs_fixed),
-                share(s.query_signal_matches_vote),
-                share(s.key_signal_matches_vote),
-                step(s.noise_to_signal_attention_vanished),
-                s.signal_to_signal_at_stage_4.map_or("—".into(), |v| format!(
-                    "{v:.2} → {:.2}",
-                    run.last().mean_signal_to_signal
-                )),
-                if s.in_order { "yes" } else { "no" },
-                run.loss_rate.verdict,
-                r2(run.loss_rate.exponential),
-                r2(run.loss_rate.power_law),
-                run.last().train_loss,
-                run.trace[0].test_loss,
-                min_test_loss(run),
-                run.last().test_loss,
-                100.0 * run.last().test_accuracy,
-            );
+            table.row(stage_cells(run));
         }
+        md += &table.render();
         let _ = writeln!(md);
     }
     md
+}
+
+/// One run's row of the stage table (the columns of `render_results`).
+fn stage_cells(run: &StudyRun) -> [String; 10] {
+    let s = &run.stages;
+    let r2 = |f: Option<crate::report::stats::LinearFit>| {
+        f.map_or("—".into(), |f| format!("{:.3}", f.r_squared))
+    };
+    [
+        run.arm.clone(),
+        format!(
+            "{} ({})",
+            step(s.value_noise_settled),
+            s.key_noise_ratio_at_stage_1
+                .map_or("—".into(), |r| format!("{r:.2}×"))
+        ),
+        format!(
+            "{} ({})",
+            step(s.noise_signs_aligned),
+            share(Some(s.noise_agreement_at_end))
+        ),
+        format!(
+            "{} ({} / {})",
+            step(s.signal_signs_fixed),
+            share(s.query_signal_matches_vote),
+            share(s.key_signal_matches_vote)
+        ),
+        format!(
+            "{} ({})",
+            step(s.noise_to_signal_attention_vanished),
+            s.signal_to_signal_at_stage_4
+                .map_or("—".into(), |v| format!(
+                    "{v:.2} → {:.2}",
+                    run.last().mean_signal_to_signal
+                ))
+        ),
+        if s.in_order { "yes" } else { "no" }.to_string(),
+        format!(
+            "{} ({} / {})",
+            run.loss_rate.verdict,
+            r2(run.loss_rate.exponential),
+            r2(run.loss_rate.power_law)
+        ),
+        format!("{:.2e}", run.last().train_loss),
+        format!(
+            "{:.3} → {:.3} → {:.3}",
+            run.trace[0].test_loss,
+            min_test_loss(run),
+            run.last().test_loss
+        ),
+        format!("{:.1}%", 100.0 * run.last().test_accuracy),
+    ]
 }
