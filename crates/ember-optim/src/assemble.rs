@@ -28,8 +28,8 @@ pub(crate) fn or_fail<T>(result: Result<T, OptimConfigError>) -> T {
 
 /// The `init`/`try_init` pair of a per-parameter optimizer's config, written once: the config has
 /// `build()` (validating, bare optimizer) and a `grad_clipping` field. With `batch_size`, also the
-/// pair reading B from a shared [`BatchSizeHandle`](crate::BatchSizeHandle); the config then has
-/// `build_with_batch_size(handle)`, and `build()` must be it with a fresh handle.
+/// pair handing back the [`BatchSizeHandle`](crate::BatchSizeHandle) the optimizer reads B from;
+/// the bare optimizer then has `batch_size()`.
 macro_rules! module_optimizer_init {
     () => {
         /// The whole-module optimizer (with gradient clipping when configured): the drop-in for
@@ -58,34 +58,34 @@ macro_rules! module_optimizer_init {
     (batch_size) => {
         crate::assemble::module_optimizer_init!();
 
-        /// [`init`](Self::init) reading B from `batch_size` at every step; the config's
-        /// `batch_size` is written into the handle as its starting value (see
+        /// [`init`](Self::init), and the handle it reads B from at every step, starting at the
+        /// config's `batch_size`: set it from each batch when batches differ in size (see
         /// [`BatchSizeHandle`](crate::BatchSizeHandle)).
         ///
         /// # Panics
         ///
         /// As [`init`](Self::init).
-        pub fn init_with_batch_size(
+        pub fn init_with_batch_size_handle(
             &self,
-            batch_size: crate::BatchSizeHandle,
-        ) -> burn::optim::ModuleOptimizer {
-            crate::assemble::or_fail(self.try_init_with_batch_size(batch_size))
+        ) -> (burn::optim::ModuleOptimizer, crate::BatchSizeHandle) {
+            crate::assemble::or_fail(self.try_init_with_batch_size_handle())
         }
 
-        /// [`init_with_batch_size`](Self::init_with_batch_size), returning the error instead of
-        /// panicking.
+        /// [`init_with_batch_size_handle`](Self::init_with_batch_size_handle), returning the
+        /// error instead of panicking.
         ///
         /// # Errors
         ///
         /// An [`OptimConfigError`](crate::OptimConfigError) naming the first field out of range.
-        pub fn try_init_with_batch_size(
+        pub fn try_init_with_batch_size_handle(
             &self,
-            batch_size: crate::BatchSizeHandle,
-        ) -> Result<burn::optim::ModuleOptimizer, crate::OptimConfigError> {
-            let optim = self.build_with_batch_size(batch_size)?;
-            Ok(crate::assemble::into_module_optimizer(
-                optim,
-                self.grad_clipping.as_ref(),
+        ) -> Result<(burn::optim::ModuleOptimizer, crate::BatchSizeHandle), crate::OptimConfigError>
+        {
+            let optim = self.build()?;
+            let handle = optim.batch_size().clone();
+            Ok((
+                crate::assemble::into_module_optimizer(optim, self.grad_clipping.as_ref()),
+                handle,
             ))
         }
     };

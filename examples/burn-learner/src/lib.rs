@@ -216,19 +216,28 @@ impl OptimizerChoice {
     ];
 
     /// The optimizer: in a burn project, the one line that was `AdamConfig::new().init()`. The
-    /// root-free methods take B, the examples per batch; `handle` lets the training step correct
-    /// it for a smaller last batch.
-    pub fn module_optimizer(self, batch_size: usize, handle: BatchSizeHandle) -> ModuleOptimizer {
+    /// root-free methods take B, the examples per batch, and hand back the handle through which
+    /// the training step corrects it for a smaller last batch.
+    pub fn module_optimizer(self, batch_size: usize) -> (ModuleOptimizer, Option<BatchSizeHandle>) {
+        let with_handle = |(optim, handle)| (optim, Some(handle));
         match self {
-            Self::Adam => AdamConfig::new().init(),
-            Self::RfRmsProp => RfRmsPropConfig::new(batch_size).init_with_batch_size(handle),
-            Self::RfAdaGrad => RfAdaGradConfig::new(batch_size).init_with_batch_size(handle),
-            Self::RfAdamW => RfAdamWConfig::new(batch_size).init_with_batch_size(handle),
-            Self::IfShampoo => IfShampooConfig::new(batch_size).init_with_batch_size(handle),
-            Self::Shampoo => ShampooConfig::new().init(),
-            Self::SignGd => SignGdConfig::new().init(),
-            Self::Signum => SignumConfig::new().init(),
-            Self::SgdPlrs | Self::Sam | Self::Gam => SgdConfig::new().init(),
+            Self::Adam => (AdamConfig::new().init(), None),
+            Self::RfRmsProp => {
+                with_handle(RfRmsPropConfig::new(batch_size).init_with_batch_size_handle())
+            }
+            Self::RfAdaGrad => {
+                with_handle(RfAdaGradConfig::new(batch_size).init_with_batch_size_handle())
+            }
+            Self::RfAdamW => {
+                with_handle(RfAdamWConfig::new(batch_size).init_with_batch_size_handle())
+            }
+            Self::IfShampoo => {
+                with_handle(IfShampooConfig::new(batch_size).init_with_batch_size_handle())
+            }
+            Self::Shampoo => (ShampooConfig::new().init(), None),
+            Self::SignGd => (SignGdConfig::new().init(), None),
+            Self::Signum => (SignumConfig::new().init(), None),
+            Self::SgdPlrs | Self::Sam | Self::Gam => (SgdConfig::new().init(), None),
         }
     }
 
@@ -337,7 +346,6 @@ pub fn train(
     let device = device();
     device.seed(42);
     let autodiff = device.clone().autodiff();
-    let handle = BatchSizeHandle::new();
     // No shuffling: the data order is then the same in a resumed run, so it can be compared with
     // an uninterrupted one exactly.
     let loader = |n: usize, seed: u64| {
@@ -358,8 +366,8 @@ pub fn train(
     if let Some(epoch) = resume_from {
         training = training.checkpoint(epoch);
     }
-    let model = Classifier::new(&autodiff, choice.gradient_rule(), Some(handle.clone()));
-    let optimizer = choice.module_optimizer(settings.batch_size, handle);
+    let (optimizer, batch_size) = choice.module_optimizer(settings.batch_size);
+    let model = Classifier::new(&autodiff, choice.gradient_rule(), batch_size);
     let lr = settings
         .learning_rate
         .unwrap_or_else(|| choice.learning_rate());

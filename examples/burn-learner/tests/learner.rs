@@ -78,13 +78,12 @@ fn rf_rmsprop_by_hand(per_batch_b: bool) -> Vec<f32> {
     use ember_burn_learner_example::{
         device, examples, parameters, Classifier, ExampleBatcher, GradientRule,
     };
-    use ember_optim::{BatchSizeHandle, RfRmsPropConfig};
+    use ember_optim::RfRmsPropConfig;
 
     let device = device();
     device.seed(42);
     let autodiff = device.clone().autodiff();
-    let handle = BatchSizeHandle::new();
-    let mut optim = RfRmsPropConfig::new(32).init_with_batch_size(handle.clone());
+    let (mut optim, handle) = RfRmsPropConfig::new(32).init_with_batch_size_handle();
     let mut model = Classifier::new(&autodiff, GradientRule::Plain, None);
     let loader = DataLoaderBuilder::new(ExampleBatcher)
         .batch_size(32)

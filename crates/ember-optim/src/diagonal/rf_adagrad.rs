@@ -113,29 +113,17 @@ impl RfAdaGradConfig {
     }
 
     /// The bare optimizer, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group); it reads B from
+    /// its [`batch_size`](RfAdaGrad::batch_size) handle, which starts at the config's `batch_size`.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range (see
     /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<RfAdaGrad, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step.
-    ///
-    /// # Errors
-    ///
-    /// An [`OptimConfigError`] naming the first field out of range (see
-    /// [`validate`](Self::validate)).
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<RfAdaGrad, OptimConfigError> {
         self.validate()?;
         Ok(RfAdaGrad {
-            inner: self.knobs().build(batch_size),
+            inner: self.knobs().build(),
         })
     }
 
@@ -159,8 +147,8 @@ mod tests {
 
     #[test]
     fn one_step_matches_reference() {
-        let handle = BatchSizeHandle::new();
-        let optim = config().build_with_batch_size(handle.clone()).unwrap();
+        let optim = config().build().unwrap();
+        let handle = optim.batch_size().clone();
         let actual = run(&optim, &handle, &[0.2], &[4], 1);
         let expected = reference(true, &[0.2], &[4], 0.5, 0.02, 0.6, 0.05, 1.5, 1);
         assert_close(&actual, &expected, 1e-5);
@@ -168,8 +156,8 @@ mod tests {
 
     #[test]
     fn three_steps_match_reference() {
-        let handle = BatchSizeHandle::new();
-        let optim = config().build_with_batch_size(handle.clone()).unwrap();
+        let optim = config().build().unwrap();
+        let handle = optim.batch_size().clone();
         let (lrs, bs) = ([0.2, 0.1, 0.3], [4, 10, 2]);
         let actual = run(&optim, &handle, &lrs, &bs, 3);
         let expected = reference(true, &lrs, &bs, 0.5, 0.02, 0.6, 0.05, 1.5, 3);

@@ -99,7 +99,7 @@ impl Optimizer for RfAdamW {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.current();
+        let batch_size = self.batch_size.get();
         let (time, curvature, first_moment) = match state {
             Some(state) => {
                 let state = state.in_dtype(tensor.dtype());
@@ -155,30 +155,17 @@ impl RfAdamWConfig {
         check.at_least_one("batch_size", self.batch_size)
     }
 
-    /// The bare optimizer with a fixed B, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    /// The bare optimizer, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group); it reads B from
+    /// its [`batch_size`](RfAdamW::batch_size) handle, which starts at the config's `batch_size`.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range (see
     /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<RfAdamW, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
-    /// config's `batch_size` is written into the handle as its starting value.
-    ///
-    /// # Errors
-    ///
-    /// An [`OptimConfigError`] naming the first field out of range (see
-    /// [`validate`](Self::validate)).
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<RfAdamW, OptimConfigError> {
         self.validate()?;
-        batch_size.seed(self.batch_size);
+        let batch_size = BatchSizeHandle::starting_at(self.batch_size);
         Ok(RfAdamW {
             first_moment: ExponentialMovingAverage { decay: self.beta1 },
             curvature: RootFreeCurvature {
@@ -246,7 +233,6 @@ mod tests {
     }
 
     fn check(k: Knobs, lrs: &[f64], batch_sizes: &[usize], steps: usize) {
-        let handle = BatchSizeHandle::new();
         let optim = RfAdamWConfig::new(1)
             .with_beta1(k.b1)
             .with_beta2(k.beta2)
@@ -254,8 +240,9 @@ mod tests {
             .with_weight_decay(k.kappa)
             .with_init_curvature(k.s0)
             .with_bias_correction(k.bias_correction)
-            .build_with_batch_size(handle.clone())
+            .build()
             .unwrap();
+        let handle = optim.batch_size().clone();
         let mut theta = tensor::<2>(&THETA, [2, 3]);
         let mut state = None;
         for t in 0..steps {

@@ -18,7 +18,7 @@ use crate::RecordState;
 ///
 /// ```
 /// use burn::optim::ModuleOptimizer;
-/// use ember_optim::{BatchSizeHandle, RfRmsPropConfig};
+/// use ember_optim::RfRmsPropConfig;
 ///
 /// // Where `AdamConfig::new().init()` went, with the batch size B:
 /// let optim: ModuleOptimizer = RfRmsPropConfig::new(128).init();
@@ -27,9 +27,8 @@ use crate::RecordState;
 /// let err = RfRmsPropConfig::new(128).with_beta2(1.5).try_init().err().unwrap();
 /// assert_eq!(err.field, "beta2");
 ///
-/// // A batch size the training loop sets before every step:
-/// let batch_size = BatchSizeHandle::new();
-/// let optim = RfRmsPropConfig::new(128).init_with_batch_size(batch_size.clone());
+/// // A batch size the training loop sets before every step, starting at 128:
+/// let (optim, batch_size) = RfRmsPropConfig::new(128).init_with_batch_size_handle();
 /// batch_size.set(100)?; // e.g. the last, partial batch of an epoch
 /// # Ok::<(), ember_optim::OptimConfigError>(())
 /// ```
@@ -56,7 +55,7 @@ pub struct RfRmsPropConfig {
     pub init_curvature: f64,
     /// B, the number of examples the loss averages over; scales `g⊙g` to `B·g⊙g`. Fixed for every
     /// step, or the starting value of a [`BatchSizeHandle`] the training loop sets per batch
-    /// (see [`init_with_batch_size`](Self::init_with_batch_size)). Must be ≥ 1.
+    /// (see [`init_with_batch_size_handle`](Self::init_with_batch_size_handle)). Must be ≥ 1.
     pub batch_size: usize,
     /// Per-parameter gradient clipping, applied by the `init` methods only.
     pub grad_clipping: Option<GradientClippingConfig>,
@@ -146,7 +145,7 @@ impl Optimizer for RfRmsProp {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.current();
+        let batch_size = self.batch_size.get();
         let (time, curvature, buffer) = match state {
             Some(state) => {
                 let state = state.in_dtype(tensor.dtype());
@@ -200,10 +199,9 @@ impl RootFreeDiagonalKnobs {
         check.at_least_one("batch_size", self.batch_size)
     }
 
-    /// The optimizer from knobs that passed [`validate`](Self::validate) (the configs'
-    /// `build_with_batch_size` runs it first).
-    pub(crate) fn build(self, handle: BatchSizeHandle) -> RfRmsProp {
-        handle.seed(self.batch_size);
+    /// The optimizer from knobs that passed [`validate`](Self::validate) (the configs' `build` runs it
+    /// first).
+    pub(crate) fn build(self) -> RfRmsProp {
         RfRmsProp {
             curvature: RootFreeCurvature {
                 beta2: self.beta2,
@@ -217,7 +215,7 @@ impl RootFreeDiagonalKnobs {
             momentum: HeavyBallMomentum {
                 momentum: self.momentum,
             },
-            batch_size: handle,
+            batch_size: BatchSizeHandle::starting_at(self.batch_size),
         }
     }
 }
@@ -246,30 +244,17 @@ impl RfRmsPropConfig {
         self.knobs().validate()
     }
 
-    /// The bare optimizer with a fixed B, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    /// The bare optimizer, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group); it reads B from
+    /// its [`batch_size`](RfRmsProp::batch_size) handle, which starts at the config's `batch_size`.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range (see
     /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<RfRmsProp, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from `batch_size` at every step; the config's `batch_size` is
-    /// written into the handle as its starting value.
-    ///
-    /// # Errors
-    ///
-    /// An [`OptimConfigError`] naming the first field out of range (see
-    /// [`validate`](Self::validate)).
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<RfRmsProp, OptimConfigError> {
         self.validate()?;
-        Ok(self.knobs().build(batch_size))
+        Ok(self.knobs().build())
     }
 
     crate::assemble::module_optimizer_init!(batch_size);
@@ -355,8 +340,8 @@ pub(crate) mod tests {
 
     #[test]
     fn one_step_matches_reference() {
-        let handle = BatchSizeHandle::new();
-        let optim = config().build_with_batch_size(handle.clone()).unwrap();
+        let optim = config().build().unwrap();
+        let handle = optim.batch_size().clone();
         let actual = run(&optim, &handle, &[0.1], &[8], 1);
         let expected = reference(false, &[0.1], &[8], 0.2, 0.05, 0.7, 0.03, 0.8, 1);
         assert_close(&actual, &expected, 1e-5);
@@ -364,8 +349,8 @@ pub(crate) mod tests {
 
     #[test]
     fn three_steps_with_changing_batch_size_match_reference() {
-        let handle = BatchSizeHandle::new();
-        let optim = config().build_with_batch_size(handle.clone()).unwrap();
+        let optim = config().build().unwrap();
+        let handle = optim.batch_size().clone();
         let (lrs, bs) = ([0.1, 0.05, 0.2], [8, 4, 16]);
         let actual = run(&optim, &handle, &lrs, &bs, 3);
         let expected = reference(false, &lrs, &bs, 0.2, 0.05, 0.7, 0.03, 0.8, 3);
@@ -388,8 +373,7 @@ pub(crate) mod tests {
     fn config_batch_size_seeds_the_handle() {
         let optim = RfRmsPropConfig::new(64).build().unwrap();
         assert_eq!(optim.batch_size().get(), 64);
-        let handle = BatchSizeHandle::new();
-        let _ = RfRmsPropConfig::new(3).init_with_batch_size(handle.clone());
+        let (_, handle) = RfRmsPropConfig::new(3).init_with_batch_size_handle();
         assert_eq!(handle.get(), 3);
     }
 

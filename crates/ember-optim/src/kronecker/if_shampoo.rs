@@ -260,7 +260,7 @@ impl Optimizer for IfShampoo {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let batch_size = self.batch_size.current();
+        let batch_size = self.batch_size.get();
         let shape = tensor.dims();
         let axes = TensorAxes::of(&shape);
         if shape.iter().product::<usize>() == 0 {
@@ -360,30 +360,17 @@ impl IfShampooConfig {
         check.at_least_one("batch_size", self.batch_size)
     }
 
-    /// The bare optimizer with a fixed B, for
-    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group).
+    /// The bare optimizer, for
+    /// [`ModuleOptimizer::with_group`](burn::optim::ModuleOptimizer::with_group); it reads B from
+    /// its [`batch_size`](IfShampoo::batch_size) handle, which starts at the config's `batch_size`.
     ///
     /// # Errors
     ///
     /// An [`OptimConfigError`] naming the first field out of range (see
     /// [`validate`](Self::validate)).
     pub fn build(&self) -> Result<IfShampoo, OptimConfigError> {
-        self.build_with_batch_size(BatchSizeHandle::new())
-    }
-
-    /// The bare optimizer reading B from a handle the caller keeps and sets before each step; the
-    /// config's `batch_size` is written into the handle as its starting value.
-    ///
-    /// # Errors
-    ///
-    /// An [`OptimConfigError`] naming the first field out of range (see
-    /// [`validate`](Self::validate)).
-    pub fn build_with_batch_size(
-        &self,
-        batch_size: BatchSizeHandle,
-    ) -> Result<IfShampoo, OptimConfigError> {
         self.validate()?;
-        batch_size.seed(self.batch_size);
+        let batch_size = BatchSizeHandle::starting_at(self.batch_size);
         Ok(IfShampoo {
             beta2: self.beta2,
             factor_momentum: self.factor_momentum,
@@ -641,8 +628,8 @@ mod tests {
         let grads = gradients(numel);
         let theta0 = initial_theta(numel);
 
-        let handle = BatchSizeHandle::new();
-        let optim = config.build_with_batch_size(handle.clone()).unwrap();
+        let optim = config.build().unwrap();
+        let handle = optim.batch_size().clone();
         let mut theta = tensor::<D>(&f32s(&theta0), shape);
         let mut state = None;
         for t in 0..STEPS {

@@ -18,38 +18,41 @@ use crate::OptimConfigError;
 ///   Right when every batch has B examples — burn's `DataLoader` yields a *smaller last batch*
 ///   unless the data set's length is a multiple of B, and with a fixed B that one step per epoch
 ///   over-weights its curvature by `B / b`;
-/// * **per step**: a handle passed to `init_with_batch_size` (or `build_with_batch_size`); the
-///   config's `batch_size` becomes the handle's starting value and the training code calls
-///   [`set`](Self::set) with each batch's size before the optimizer steps (in burn-train, from
-///   `TrainStep::step`, which sees the batch). Every clone of the handle — including the one inside
-///   a cloned [`ModuleOptimizer`](burn::optim::ModuleOptimizer) — reads the same value.
+/// * **per step**: `init_with_batch_size_handle()` (or `build()` and the bare optimizer's
+///   `batch_size()`) also hands back this handle, holding the config's `batch_size` as its starting
+///   value; the training code calls [`set`](Self::set) with each batch's size before the optimizer
+///   steps (in burn-train, from `TrainStep::step`, which sees the batch). Every clone of the
+///   handle — including the one inside a cloned
+///   [`ModuleOptimizer`](burn::optim::ModuleOptimizer) — reads the same value.
 ///
-/// B is read once per parameter tensor per step (a relaxed atomic load); set it before
-/// `ModuleOptimizer::step` runs, not during.
+/// B is stated once, in the config: a handle only comes out of an optimizer built from one, so it
+/// always holds a valid B and never disagrees with a second copy. It is read once per parameter
+/// tensor per step (a relaxed atomic load); set it before `ModuleOptimizer::step` runs, not during.
 ///
 /// ```
-/// use ember_optim::{BatchSizeHandle, RfRmsPropConfig};
+/// use ember_optim::RfRmsPropConfig;
 ///
-/// let batch_size = BatchSizeHandle::new();
-/// let optim = RfRmsPropConfig::new(64).init_with_batch_size(batch_size.clone());
+/// let (optim, batch_size) = RfRmsPropConfig::new(64).init_with_batch_size_handle();
 /// assert_eq!(batch_size.get(), 64); // the config's B is the starting value
 /// batch_size.set(10)?; // e.g. the last, partial batch of an epoch
 /// assert_eq!(batch_size.get(), 10);
 /// assert!(batch_size.set(0).is_err());
+/// assert_eq!(batch_size.get(), 10);
 /// # Ok::<(), ember_optim::OptimConfigError>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BatchSizeHandle {
-    /// 0 until an optimizer built with this handle writes its config's B into it; a step only
-    /// ever reads a handle its optimizer has seeded, so 0 is never used as a batch size.
+    /// Always ≥ 1: it starts at a validated config's B and `set` refuses 0.
     value: Arc<AtomicUsize>,
 }
 
 impl BatchSizeHandle {
-    /// A handle to pass to a config's `init_with_batch_size`/`build_with_batch_size`, which
-    /// write the config's `batch_size` into it.
-    pub fn new() -> Self {
-        Self::default()
+    /// A handle starting at a config's already validated `batch_size` (≥ 1).
+    pub(crate) fn starting_at(batch_size: usize) -> Self {
+        debug_assert!(batch_size >= 1, "a validated config's batch size");
+        Self {
+            value: Arc::new(AtomicUsize::new(batch_size.max(1))),
+        }
     }
 
     /// Set B for the next steps; rejects 0 (and leaves the value unchanged).
@@ -63,27 +66,9 @@ impl BatchSizeHandle {
         Ok(())
     }
 
-    /// The current B (0 only before an optimizer was built with this handle).
+    /// The current B.
     pub fn get(&self) -> usize {
         self.value.load(Ordering::Relaxed)
-    }
-
-    /// A fresh handle holding a config's already validated `batch_size`.
-    #[cfg(test)]
-    pub(crate) fn fixed(batch_size: usize) -> Self {
-        let handle = Self::new();
-        handle.seed(batch_size);
-        handle
-    }
-
-    /// Write a config's validated `batch_size` into this handle as its starting value.
-    pub(crate) fn seed(&self, batch_size: usize) {
-        self.value.store(batch_size.max(1), Ordering::Relaxed);
-    }
-
-    /// B for the step being taken.
-    pub(crate) fn current(&self) -> usize {
-        self.get().max(1)
     }
 }
 
@@ -93,9 +78,9 @@ mod tests {
 
     #[test]
     fn clones_share_the_value() {
-        let handle = BatchSizeHandle::new();
+        let handle = BatchSizeHandle::starting_at(4);
         let clone = handle.clone();
-        assert_eq!(clone.get(), 0);
+        assert_eq!(clone.get(), 4);
         handle.set(32).unwrap();
         assert_eq!(clone.get(), 32);
         clone.set(7).unwrap();
@@ -104,7 +89,7 @@ mod tests {
 
     #[test]
     fn zero_is_rejected_named_and_ignored() {
-        let handle = BatchSizeHandle::fixed(5);
+        let handle = BatchSizeHandle::starting_at(5);
         let err = handle.set(0).unwrap_err();
         assert_eq!(err.field, "batch_size");
         assert!(err.to_string().contains("BatchSizeHandle.batch_size = 0"));
