@@ -24,20 +24,20 @@ common=(--dataset cifar10 --data-dir datasets/local --train-subset 5000 --test-s
         --device flex --quiet)
 
 # 1. LR range test on the same subset, model, optimizer and batch size; its last line is the
-#    suggested `ember train --scheduler plrs --lr-min A --lr-max B` command.
+#    suggested `ember train --scheduler plrs --min-lr A --max-lr B` command.
 start=$SECONDS
 nice -n 5 "$ember" lr-find "${common[@]}" --seed 0 --out "$out" | tee "$out/lr_find.txt"
 echo "lr-find: $((SECONDS - start))s" | tee -a "$out/lr_find.txt"
-suggested=$(grep -- "--lr-max" "$out/lr_find.txt" | tail -n 1)
-lr_min=$(sed -E 's/.*--lr-min ([^ ]+).*/\1/' <<<"$suggested")
-lr_max=$(sed -E 's/.*--lr-max ([^ ]+).*/\1/' <<<"$suggested")
+suggested=$(grep -- "--max-lr" "$out/lr_find.txt" | tail -n 1)
+lr_min=$(sed -E 's/.*--min-lr ([^ ]+).*/\1/' <<<"$suggested")
+lr_max=$(sed -E 's/.*--max-lr ([^ ]+).*/\1/' <<<"$suggested")
 lr_mid=$(awk -v a="$lr_min" -v b="$lr_max" 'BEGIN { printf "%.4g", (a + b) / 2 }')
 echo "PLRS bounds [$lr_min, $lr_max]; constant lr $lr_mid; cosine $lr_max -> 0"
 
 # 2. Three schedules × two seeds, equal epochs.
 arms=(
-  "plrs|--scheduler plrs --lr-min $lr_min --lr-max $lr_max"
-  "cosine|--scheduler cosine --lr $lr_max --lr-min 0"
+  "plrs|--scheduler plrs --min-lr $lr_min --max-lr $lr_max"
+  "cosine|--scheduler cosine --lr $lr_max --min-lr 0"
   "constant|--scheduler constant --lr $lr_mid"
 )
 for seed in "${seeds[@]}"; do

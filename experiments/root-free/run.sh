@@ -18,8 +18,8 @@ common=(--dataset cifar10 --data-dir datasets/local --train-subset 10000 --test-
 arms=(
   "sgd|--optimizer sgd --lr 0.05 --momentum 0.9 --weight-decay 5e-4"
   "adamw|--optimizer adamw --lr 1e-3 --weight-decay 0.01"
-  "rf-rmsprop|--optimizer rf-rmsprop --lr LR_RF --curvature-beta 0.01 --damping 1e-4 --momentum 0.9 --weight-decay 5e-4"
-  "if-shampoo|--optimizer if-shampoo --lr LR_IF --curvature-beta 0.01 --damping 1e-3 --momentum 0.9 --weight-decay 5e-4"
+  "rf-rmsprop|--optimizer rf-rmsprop --lr LR_RF --beta2 0.01 --damping 1e-4 --momentum 0.9 --weight-decay 5e-4"
+  "if-shampoo|--optimizer if-shampoo --lr LR_IF --beta2 0.01 --damping 1e-3 --momentum 0.9 --weight-decay 5e-4"
 )
 for arm in "${arms[@]}"; do
   name="${arm%%|*}"

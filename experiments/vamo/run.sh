@@ -20,7 +20,7 @@ arms=(
   "zo-sgd|--optimizer zo-sgd --lr 1e-4"
   "svrg|--optimizer svrg --lr 0.05"
   "vamo|--optimizer vamo --lr 0.05"
-  "vamo-adaptive|--optimizer vamo --vamo-adaptive --lr 0.05"
+  "vamo-adaptive|--optimizer vamo --vamo-adaptive-alpha --lr 0.05"
 )
 runs=()
 labels=()

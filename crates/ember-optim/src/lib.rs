@@ -1,4 +1,5 @@
 #![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
 // `#[derive(RecordState)]` expands to `crate::RecordState`, `crate::StateSink`, … : it was written
 // for use inside burn-optim, so the crate root must name these items.

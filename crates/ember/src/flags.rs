@@ -47,7 +47,7 @@ pub enum OptimizerName {
     Adam,
     /// AdamW (decoupled weight decay).
     Adamw,
-    /// Lion: sign of an interpolation of gradient and momentum (β1 = --beta1; β2 0.99, the
+    /// Lion: sign of an interpolation of gradient and momentum (β1 = --beta-1; β2 0.99, the
     /// paper's, settable in spec tables), decoupled --weight-decay; lr 3–10× below AdamW's.
     Lion,
     /// Adafactor: factored second moments, no first moment, update clipping; lr capped by
@@ -57,14 +57,14 @@ pub enum OptimizerName {
     /// steps, AdamW's RMS matched), AdamW on every other parameter, one lr for both, decoupled
     /// --weight-decay; transformer and decoder models only.
     Muon,
-    /// Root-free RMSProp: g/(s + λ), no square root (knobs: --curvature-beta, --damping,
+    /// Root-free RMSProp: g/(s + λ), no square root (knobs: --beta2, --damping,
     /// --init-curvature, --momentum, --weight-decay).
     RfRmsprop,
     /// Root-free AdaGrad: the curvature is a running sum.
     RfAdagrad,
     /// Root-free AdamW: Adam's first moment over a root-free curvature, decoupled weight decay.
     RfAdamw,
-    /// Inverse-free Kronecker preconditioner (knobs: --curvature-beta, --damping,
+    /// Inverse-free Kronecker preconditioner (knobs: --beta2, --damping,
     /// --factor-momentum, --update-every, --max-dim, --structure, --momentum).
     IfShampoo,
     /// Root-based Shampoo (inverse 4th roots by coupled Newton iterations).
@@ -78,7 +78,7 @@ pub enum OptimizerName {
     /// SAM: 2 gradient passes a step (--sam-rho), direction applied by --base-optimizer.
     Sam,
     /// VAMO: mini-batch gradient − α·(ZO estimate at the epoch snapshot − its full-data mean)
-    /// (knobs: --vamo-alpha, --vamo-adaptive, --zo-mu, --zo-directions, --snapshot-batches).
+    /// (knobs: --vamo-alpha, --vamo-adaptive-alpha, --zo-mu, --zo-directions, --snapshot-batches).
     Vamo,
     /// ZO-SGD: steps on a two-point zeroth-order estimate, forward passes only.
     ZoSgd,
@@ -94,6 +94,14 @@ impl OptimizerName {
             Self::Gam | Self::Sam | Self::Vamo | Self::ZoSgd | Self::Svrg
         )
     }
+
+    /// Whether this optimizer reads --beta2, the root-free curvature step.
+    fn reads_curvature_step(self) -> bool {
+        matches!(
+            self,
+            Self::RfRmsprop | Self::RfAdagrad | Self::RfAdamw | Self::IfShampoo
+        )
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
@@ -101,13 +109,13 @@ impl OptimizerName {
 pub enum SchedulerName {
     /// The same learning rate at every step.
     Constant,
-    /// Linear warm-up over --warmup-steps, then cosine annealing from --lr to --lr-min over the run.
+    /// Linear warm-up over --warmup-steps, then cosine annealing from --lr to --min-lr over the run.
     Cosine,
-    /// Linear warm-up over --warmup-steps, then a straight line from --lr to --lr-min over the run.
+    /// Linear warm-up over --warmup-steps, then a straight line from --lr to --min-lr over the run.
     Linear,
     /// Multiply the lr by --gamma every --step-epochs epochs.
     Step,
-    /// PLRS: lr drawn uniformly from [--lr-min, --lr-max] every step (or epoch, --resample epoch).
+    /// PLRS: lr drawn uniformly from [--min-lr, --max-lr] every step (or epoch, --resample epoch).
     Plrs,
 }
 
@@ -229,19 +237,29 @@ pub struct TrainFlags {
     /// [default: 5e-4 for sgd, 0.01 for adamw/rf-adamw, 0 otherwise].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// Adam/AdamW β1.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
-    pub beta1: f64,
-    /// Adam/AdamW β2.
+    /// Adam/AdamW/Lion/RF-AdamW β1, the first moment's decay.
+    #[arg(
+        long,
+        alias = "beta1",
+        allow_negative_numbers = true,
+        default_value_t = 0.9
+    )]
+    pub beta_1: f64,
+    /// Adam/AdamW β2, the second moment's decay (not --beta2, the root-free curvature step).
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.999)]
-    pub beta2: f64,
+    pub beta_2: f64,
     /// Adam/AdamW ε (PyTorch's 1e-8; burn's own default is 1e-5).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1e-8)]
-    pub eps: f64,
-    /// Root-free methods and IF-Shampoo: β2, the curvature (factor) step size
-    /// [default: 0.01, 0.001 for rf-adamw].
-    #[arg(long, allow_negative_numbers = true)]
-    pub curvature_beta: Option<f64>,
+    #[arg(
+        long,
+        alias = "eps",
+        allow_negative_numbers = true,
+        default_value_t = 1e-8
+    )]
+    pub epsilon: f64,
+    /// Root-free methods and IF-Shampoo: β2, the curvature (factor) step size, their configs'
+    /// `beta2` — a step, not Adam's decay (that is --beta-2) [default: 0.01, 0.001 for rf-adamw].
+    #[arg(long, alias = "curvature-beta", allow_negative_numbers = true)]
+    pub beta2: Option<f64>,
     /// Root-free methods and IF-Shampoo: λ added to the curvature (no square root)
     /// [default: 1e-5 diagonal, 1e-3 if-shampoo].
     #[arg(long, allow_negative_numbers = true)]
@@ -268,9 +286,14 @@ pub struct TrainFlags {
     /// knobs are the flags above).
     #[arg(long, value_enum, default_value_t = OptimizerName::Sgd)]
     pub base_optimizer: OptimizerName,
-    /// GAM: ρ, radius of the ascent on the gradient norm.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.2)]
-    pub gam_rho: f64,
+    /// GAM: ρ, radius of the ascent on the gradient norm (GamConfig's `grad_norm_rho`).
+    #[arg(
+        long,
+        alias = "gam-rho",
+        allow_negative_numbers = true,
+        default_value_t = 0.2
+    )]
+    pub gam_grad_norm_rho: f64,
     /// GAM: ρ', radius of the finite-difference probes.
     #[arg(long, allow_negative_numbers = true, default_value_t = 0.03)]
     pub gam_grad_rho: f64,
@@ -293,8 +316,8 @@ pub struct TrainFlags {
     #[arg(long, allow_negative_numbers = true)]
     pub vamo_alpha: Option<f64>,
     /// VAMO: re-estimate α after each epoch (variance-minimising, logged as `alpha`).
-    #[arg(long)]
-    pub vamo_adaptive: bool,
+    #[arg(long, alias = "vamo-adaptive")]
+    pub vamo_adaptive_alpha: bool,
     /// VAMO/ZO-SGD: μ, the smoothing radius of the finite differences.
     #[arg(long, allow_negative_numbers = true, default_value_t = 1e-3)]
     pub zo_mu: f64,
@@ -309,12 +332,17 @@ pub struct TrainFlags {
     #[arg(long, value_enum, default_value_t = SchedulerName::Constant)]
     pub scheduler: SchedulerName,
     /// Lower lr bound: the floor of the cosine and linear schedules, PLRS's L_min.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
-    pub lr_min: f64,
+    #[arg(
+        long,
+        alias = "lr-min",
+        allow_negative_numbers = true,
+        default_value_t = 0.0
+    )]
+    pub min_lr: f64,
     /// PLRS's L_max [default: --lr].
-    #[arg(long, allow_negative_numbers = true)]
-    pub lr_max: Option<f64>,
-    /// Linear warm-up steps: PLRS from --lr-min to --lr-max; cosine and linear from 0 to --lr.
+    #[arg(long, alias = "lr-max", allow_negative_numbers = true)]
+    pub max_lr: Option<f64>,
+    /// Linear warm-up steps: PLRS from --min-lr to --max-lr; cosine and linear from 0 to --lr.
     #[arg(long, default_value_t = 0)]
     pub warmup_steps: usize,
     /// PLRS: draw a new lr every step or every epoch.
@@ -386,6 +414,19 @@ pub enum OnNonFinite {
 
 impl TrainFlags {
     fn optimizer_spec(&self) -> anyhow::Result<OptimizerSpec> {
+        let stepper = if self.optimizer.is_closure() {
+            self.base_optimizer
+        } else {
+            self.optimizer
+        };
+        if self.beta2.is_some() && !stepper.reads_curvature_step() {
+            // `--beta2` and `--beta-2` differ by a hyphen: say so rather than ignore the value.
+            bail!(
+                "--beta2 is the root-free curvature step of rf-rmsprop, rf-adagrad, rf-adamw and \
+                 if-shampoo; {:?} does not read it (Adam's second-moment decay is --beta-2)",
+                stepper
+            );
+        }
         if !self.optimizer.is_closure() {
             return Ok(self.per_parameter_spec(self.optimizer));
         }
@@ -400,7 +441,7 @@ impl TrainFlags {
             OptimizerName::Gam => OptimizerSpec::Gam {
                 base,
                 gam: GamConfig::new()
-                    .with_grad_norm_rho(self.gam_rho)
+                    .with_grad_norm_rho(self.gam_grad_norm_rho)
                     .with_grad_rho(self.gam_grad_rho)
                     .with_alpha(self.gam_alpha)
                     .with_beta(self.gam_beta)
@@ -415,7 +456,7 @@ impl TrainFlags {
                 base,
                 vamo: VamoConfig::new()
                     .with_alpha(self.vamo_alpha)
-                    .with_adaptive_alpha(self.vamo_adaptive)
+                    .with_adaptive_alpha(self.vamo_adaptive_alpha)
                     .with_mu(self.zo_mu)
                     .with_directions(self.zo_directions)
                     .with_snapshot_batches(self.snapshot_batches)
@@ -438,7 +479,7 @@ impl TrainFlags {
 
     /// The spec of per-parameter optimizer `name` from this invocation's knobs.
     fn per_parameter_spec(&self, name: OptimizerName) -> OptimizerSpec {
-        let (beta_1, beta_2, epsilon) = (self.beta1, self.beta2, self.eps);
+        let (beta_1, beta_2, epsilon) = (self.beta_1, self.beta_2, self.epsilon);
         match name {
             OptimizerName::Sgd => OptimizerSpec::Sgd {
                 momentum: self.momentum,
@@ -466,7 +507,7 @@ impl TrainFlags {
             OptimizerName::Muon => OptimizerSpec::muon(self.weight_decay.unwrap_or(0.0)),
             OptimizerName::RfRmsprop | OptimizerName::RfAdagrad => {
                 let config = RfRmsPropConfig::new(self.batch_size)
-                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_beta2(self.beta2.unwrap_or(1e-2))
                     .with_damping(self.damping.unwrap_or(1e-5))
                     .with_momentum(self.momentum)
                     .with_weight_decay(self.weight_decay.unwrap_or(0.0))
@@ -487,7 +528,7 @@ impl TrainFlags {
             OptimizerName::RfAdamw => OptimizerSpec::RfAdamw(
                 RfAdamWConfig::new(self.batch_size)
                     .with_beta1(beta_1)
-                    .with_beta2(self.curvature_beta.unwrap_or(1e-3))
+                    .with_beta2(self.beta2.unwrap_or(1e-3))
                     .with_damping(self.damping.unwrap_or(1e-5))
                     .with_weight_decay(self.weight_decay.unwrap_or(0.01))
                     .with_init_curvature(self.init_curvature)
@@ -495,7 +536,7 @@ impl TrainFlags {
             ),
             OptimizerName::IfShampoo => OptimizerSpec::IfShampoo(
                 IfShampooConfig::new(self.batch_size)
-                    .with_beta2(self.curvature_beta.unwrap_or(1e-2))
+                    .with_beta2(self.beta2.unwrap_or(1e-2))
                     .with_damping(self.damping.unwrap_or(1e-3))
                     .with_momentum(self.momentum)
                     .with_factor_momentum(self.factor_momentum)
@@ -541,12 +582,12 @@ impl TrainFlags {
             SchedulerName::Constant => SchedulerSpec::Constant { lr },
             SchedulerName::Cosine => SchedulerSpec::Cosine {
                 lr,
-                min_lr: self.lr_min,
+                min_lr: self.min_lr,
                 warmup_steps: self.warmup_steps,
             },
             SchedulerName::Linear => SchedulerSpec::Linear {
                 lr,
-                min_lr: self.lr_min,
+                min_lr: self.min_lr,
                 warmup_steps: self.warmup_steps,
             },
             SchedulerName::Step => SchedulerSpec::Step {
@@ -555,8 +596,8 @@ impl TrainFlags {
                 gamma: self.gamma,
             },
             SchedulerName::Plrs => SchedulerSpec::Plrs {
-                min_lr: self.lr_min,
-                max_lr: self.lr_max.unwrap_or(lr),
+                min_lr: self.min_lr,
+                max_lr: self.max_lr.unwrap_or(lr),
                 warmup_steps: self.warmup_steps,
                 per_epoch: self.resample == Resample::Epoch,
                 seed: self.seed,
@@ -776,7 +817,7 @@ pending = "needs a model that does not exist yet"
             (
                 1,
                 "--optimizer vamo --base-optimizer rf-rmsprop --zo-directions 2 --momentum 0.9 \
-                 --damping 1e-5 --curvature-beta 0.01 --scheduler plrs --lr-min 0.01 --lr-max 0.05",
+                 --damping 1e-5 --beta2 0.01 --scheduler plrs --min-lr 0.01 --max-lr 0.05",
             ),
         ];
         for (arm, flags) in cases {
@@ -796,6 +837,68 @@ pending = "needs a model that does not exist yet"
             .run_spec(&spec.arms[2], 0, &Setting::new())
             .unwrap_err();
         assert!(pending.to_string().contains("is pending"), "{pending}");
+    }
+
+    #[test]
+    fn one_name_per_knob_and_the_old_spellings_still_parse() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: TrainFlags,
+        }
+        let parse = |flags: &str| {
+            Cli::try_parse_from(format!("ember {flags}").split_whitespace())
+                .unwrap()
+                .flags
+        };
+        let canonical = parse(
+            "--optimizer vamo --base-optimizer rf-adamw --beta-1 0.8 --beta2 0.02 \
+             --vamo-adaptive-alpha --scheduler plrs --min-lr 0.01 --max-lr 0.05",
+        );
+        let old = parse(
+            "--optimizer vamo --base-optimizer rf-adamw --beta1 0.8 --curvature-beta 0.02 \
+             --vamo-adaptive --scheduler plrs --lr-min 0.01 --lr-max 0.05",
+        );
+        let json = |f: &TrainFlags| f.run_spec().unwrap().config_json();
+        assert_eq!(json(&canonical), json(&old));
+        let spec = canonical.run_spec().unwrap();
+        let optimizer = serde_json::to_value(&spec.optimizer).unwrap();
+        assert_eq!(optimizer["base"]["beta1"], 0.8);
+        assert_eq!(optimizer["base"]["beta2"], 0.02);
+        assert_eq!(optimizer["vamo"]["adaptive_alpha"], true);
+        let adam = parse("--optimizer adam --beta-2 0.95 --epsilon 1e-6")
+            .run_spec()
+            .unwrap();
+        let adam = serde_json::to_value(&adam.optimizer).unwrap();
+        assert_eq!(
+            (adam["beta_2"].as_f64(), adam["epsilon"].as_f64()),
+            (Some(0.95), Some(1e-6))
+        );
+        let gam = parse("--optimizer gam --gam-rho 0.3").run_spec().unwrap();
+        let gam = serde_json::to_value(&gam.optimizer).unwrap();
+        assert_eq!(gam["gam"]["grad_norm_rho"], 0.3);
+    }
+
+    #[test]
+    fn the_root_free_beta2_is_refused_where_nothing_reads_it() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: TrainFlags,
+        }
+        for flags in [
+            "--optimizer adam --beta2 0.999",
+            "--optimizer sam --base-optimizer sgd --beta2 0.1",
+        ] {
+            let cli = Cli::try_parse_from(format!("ember {flags}").split_whitespace()).unwrap();
+            let err = cli.flags.run_spec().unwrap_err().to_string();
+            assert!(
+                err.contains("--beta-2") && err.contains("does not read it"),
+                "{flags}: {err}"
+            );
+        }
     }
 
     #[test]

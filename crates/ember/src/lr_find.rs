@@ -51,6 +51,8 @@ const NOT_FOR_TRAIN: &[&str] = &[
     "--out",
     "--scheduler",
     "--lr",
+    "--min-lr",
+    "--max-lr",
     "--lr-min",
     "--lr-max",
 ];
@@ -161,9 +163,9 @@ fn train_command(raw_args: &[String], suggestion: &LrSuggestion) -> String {
     words.extend([
         "--scheduler",
         "plrs",
-        "--lr-min",
+        "--min-lr",
         &min_lr,
-        "--lr-max",
+        "--max-lr",
         &max_lr,
     ]);
     shell_command(words)
@@ -211,7 +213,7 @@ mod tests {
         assert_eq!(
             train_command(&raw, &suggestion()),
             "ember train --dataset cifar10 --momentum 0 --runs-dir 'my runs' --scheduler plrs \
-             --lr-min 0.0864 --lr-max 0.123"
+             --min-lr 0.0864 --max-lr 0.123"
         );
     }
 }

@@ -30,7 +30,7 @@ enum Command {
     /// Train a model on a data set with one optimizer; prints the test accuracy.
     Train(Box<train::TrainArgs>),
     /// Learning-rate range test: train while the lr grows geometrically, record the loss, and
-    /// suggest PLRS bounds (--lr-min, --lr-max). Takes the run options of `ember train`.
+    /// suggest PLRS bounds (--min-lr, --max-lr). Takes the run options of `ember train`.
     LrFind(Box<lr_find::LrFindArgs>),
     /// Run an experiment spec (experiments/*.toml): every arm for every seed (finished runs are
     /// skipped, interrupted ones resumed), then results.md and plots with the spread over seeds.

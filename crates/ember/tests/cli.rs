@@ -219,7 +219,7 @@ fn lr_find_writes_its_curve_and_prints_a_plrs_command() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("--lr-min") && stdout.contains("--lr-max"),
+        stdout.contains("--min-lr") && stdout.contains("--max-lr"),
         "{stdout}"
     );
     assert!(

@@ -10,11 +10,16 @@ use super::{check_non_negative, check_positive, SpecError};
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum SchedulerSpec {
     /// The same learning rate at every step.
-    Constant { lr: f64 },
+    Constant {
+        /// The learning rate, > 0.
+        lr: f64,
+    },
     /// A linear warm-up to `lr` over `warmup_steps`, then cosine annealing to `min_lr` at the
     /// run's last step (`ember_optim::WarmupDecay`; without a warm-up, burn's cosine step for step).
     Cosine {
+        /// The peak learning rate, reached at the end of the warm-up, > 0.
         lr: f64,
+        /// The learning rate at the run's last step, in [0, lr].
         min_lr: f64,
         /// Absent from `config.json` when 0, as runs recorded before warm-ups existed.
         #[serde(default, skip_serializing_if = "is_zero")]
@@ -23,23 +28,34 @@ pub enum SchedulerSpec {
     /// A linear warm-up to `lr` over `warmup_steps`, then a straight line down to `min_lr` at the
     /// run's last step.
     Linear {
+        /// The peak learning rate, reached at the end of the warm-up, > 0.
         lr: f64,
+        /// The learning rate at the run's last step, in [0, lr].
         min_lr: f64,
+        /// Optimizer steps of the linear warm-up from 0 (at most the run's steps; 0 for none).
         warmup_steps: usize,
     },
     /// `lr · gammaᵏ` after k periods of `step_epochs` epochs (burn's step scheduler).
     Step {
+        /// The learning rate of the first period, > 0.
         lr: f64,
+        /// Epochs per period, at least 1.
         step_epochs: usize,
+        /// Factor applied after each period, in (0, 1] (default 0.1).
         gamma: f64,
     },
     /// PLRS: a learning rate drawn uniformly from [min_lr, max_lr] every step (or every epoch),
     /// after an optional linear warm-up (Devapriya et al., arXiv 2407.07613).
     Plrs {
+        /// Lower end of the uniform range, > 0; also where the warm-up starts.
         min_lr: f64,
+        /// Upper end of the uniform range (at least `min_lr`); the schedule's peak.
         max_lr: f64,
+        /// Optimizer steps of the linear warm-up from `min_lr` to `max_lr` (0 for none).
         warmup_steps: usize,
+        /// Draw a new learning rate once an epoch rather than every step.
         per_epoch: bool,
+        /// Seed of the draws (a run's seed replaces it: [`SchedulerSpec::with_seed`]).
         seed: u64,
     },
 }
@@ -225,7 +241,7 @@ impl SchedulerSpec {
                 };
                 Ok(WarmupDecayConfig::new(lr, total_steps.max(1))
                     .with_warmup_steps(warmup_steps)
-                    .with_final_lr(min_lr)
+                    .with_min_lr(min_lr)
                     .with_decay(decay)
                     .try_init()?)
             }

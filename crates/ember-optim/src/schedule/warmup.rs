@@ -23,17 +23,17 @@ pub enum Decay {
 #[derive(Config, Debug)]
 pub struct WarmupDecayConfig {
     /// The peak learning rate, reached at the last warm-up step. Must be finite and `> 0`.
-    pub peak_lr: f64,
+    pub lr: f64,
     /// The run's length `T` in optimizer steps: the decay ends at step `T` (just after the run's
     /// last step, as in burn's cosine and Hugging Face's schedules). Must be `≥ 1`.
     pub total_steps: usize,
-    /// Linear warm-up steps `N`: step `t < N` uses `peak_lr · t / N` (`0`: no warm-up). At most
+    /// Linear warm-up steps `N`: step `t < N` uses `lr · t / N` (`0`: no warm-up). At most
     /// `total_steps`.
     #[config(default = 0)]
     pub warmup_steps: usize,
-    /// The floor the decay ends at. Must be finite, `≥ 0` and `≤ peak_lr`.
+    /// The floor the decay ends at. Must be finite, `≥ 0` and `≤ lr`.
     #[config(default = 0.0)]
-    pub final_lr: f64,
+    pub min_lr: f64,
     /// The shape of the decay.
     #[config(default = "Decay::Cosine")]
     pub decay: Decay,
@@ -48,10 +48,10 @@ impl WarmupDecayConfig {
     /// An [`OptimConfigError`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), OptimConfigError> {
         let check = FieldCheck::new("WarmupDecayConfig");
-        check.positive("peak_lr", self.peak_lr)?;
-        check.non_negative("final_lr", self.final_lr)?;
-        if self.final_lr > self.peak_lr {
-            return Err(check.fail("final_lr", self.final_lr, "a number <= peak_lr"));
+        check.positive("lr", self.lr)?;
+        check.non_negative("min_lr", self.min_lr)?;
+        if self.min_lr > self.lr {
+            return Err(check.fail("min_lr", self.min_lr, "a number <= lr"));
         }
         check.at_least_one("total_steps", self.total_steps)?;
         if self.warmup_steps > self.total_steps {
@@ -64,8 +64,8 @@ impl WarmupDecayConfig {
     ///
     /// # Errors
     ///
-    /// An [`OptimConfigError`] naming the field when a rate is not finite, `peak_lr ≤ 0`,
-    /// `final_lr` is outside `[0, peak_lr]`, `total_steps` is 0 or `warmup_steps > total_steps`.
+    /// An [`OptimConfigError`] naming the field when a rate is not finite, `lr ≤ 0`,
+    /// `min_lr` is outside `[0, lr]`, `total_steps` is 0 or `warmup_steps > total_steps`.
     pub fn build(&self) -> Result<WarmupDecay, OptimConfigError> {
         self.validate()?;
         Ok(WarmupDecay {
@@ -94,8 +94,8 @@ impl WarmupDecayConfig {
     }
 }
 
-/// A linear warm-up from 0 to `peak_lr` over `warmup_steps`, then a cosine (or linear) decay
-/// towards `final_lr`, which step `total_steps` reaches (`final_lr` from then on).
+/// A linear warm-up from 0 to `lr` over `warmup_steps`, then a cosine (or linear) decay
+/// towards `min_lr`, which step `total_steps` reaches (`min_lr` from then on).
 ///
 /// Step `t < N` uses `peak·t/N`; with `p = (t − N)/(T − N)` the decay's progress at step `t ≥ N`
 /// (`T` the total steps, `N` the warm-up steps), the rate is `final + (peak − final)·(1 + cos πp)/2`
@@ -116,7 +116,7 @@ impl WarmupDecay {
         let c = &self.config;
         let warmup = c.warmup_steps as u64;
         if t < warmup {
-            return c.peak_lr * t as f64 / warmup as f64;
+            return c.lr * t as f64 / warmup as f64;
         }
         let decay_steps = (c.total_steps as u64 - warmup).max(1);
         let progress = ((t - warmup) as f64 / decay_steps as f64).min(1.0);
@@ -124,7 +124,7 @@ impl WarmupDecay {
             Decay::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
             Decay::Linear => 1.0 - progress,
         };
-        c.final_lr + (c.peak_lr - c.final_lr) * fraction
+        c.min_lr + (c.lr - c.min_lr) * fraction
     }
 }
 
@@ -160,7 +160,7 @@ mod tests {
     #[test]
     fn without_warm_up_the_cosine_is_burns_cosine() {
         let mut ours = WarmupDecayConfig::new(0.1, 10)
-            .with_final_lr(0.001)
+            .with_min_lr(0.001)
             .build()
             .unwrap();
         let mut burns = CosineAnnealingLrSchedulerConfig::new(0.1, 10)
@@ -197,7 +197,7 @@ mod tests {
     fn a_restored_scheduler_continues_where_it_stopped() {
         let config = WarmupDecayConfig::new(0.2, 20)
             .with_warmup_steps(5)
-            .with_final_lr(0.01);
+            .with_min_lr(0.01);
         let full = take(&mut config.build().unwrap(), 20);
         let mut first = config.build().unwrap();
         let head = take(&mut first, 7);
@@ -210,19 +210,19 @@ mod tests {
     #[test]
     fn bad_configs_name_the_field() {
         let field = |c: WarmupDecayConfig| c.build().unwrap_err().field;
-        assert_eq!(field(WarmupDecayConfig::new(0.0, 10)), "peak_lr");
+        assert_eq!(field(WarmupDecayConfig::new(0.0, 10)), "lr");
         assert_eq!(field(WarmupDecayConfig::new(0.1, 0)), "total_steps");
         assert_eq!(
             field(WarmupDecayConfig::new(0.1, 10).with_warmup_steps(11)),
             "warmup_steps"
         );
         assert_eq!(
-            field(WarmupDecayConfig::new(0.1, 10).with_final_lr(0.2)),
-            "final_lr"
+            field(WarmupDecayConfig::new(0.1, 10).with_min_lr(0.2)),
+            "min_lr"
         );
         assert_eq!(
-            field(WarmupDecayConfig::new(0.1, 10).with_final_lr(f64::NAN)),
-            "final_lr"
+            field(WarmupDecayConfig::new(0.1, 10).with_min_lr(f64::NAN)),
+            "min_lr"
         );
     }
 }
