@@ -3,6 +3,8 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+
+use crate::parameters::for_each_float_parameter;
 use serde::{Deserialize, Serialize};
 
 /// What the loop does when a step's loss or updated parameters are not finite.
@@ -53,33 +55,16 @@ pub fn step_is_finite<M: Module>(loss: &Tensor<1>, model: &M) -> bool {
 /// The path (e.g. `stages.0.blocks.1.conv.weight`) of the first float tensor of `model` holding a
 /// NaN or an infinity, or `None` when all are finite.
 pub fn first_non_finite_parameter<M: Module>(model: &M) -> Option<String> {
-    struct Find {
-        path: Vec<String>,
-        found: Option<String>,
-    }
-    impl ModuleVisitor for Find {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if self.found.is_none() {
-                let t = param.val().inner();
-                let check: f64 = (t.clone() - t).sum().into_scalar::<f64>();
-                if !check.is_finite() {
-                    self.found = Some(self.path.join("."));
-                }
+    let mut found = None;
+    for_each_float_parameter(model, |path, _, values| {
+        if found.is_none() {
+            let check: f64 = (values.clone() - values).sum().into_scalar::<f64>();
+            if !check.is_finite() {
+                found = Some(path.to_string());
             }
         }
-    }
-    let mut find = Find {
-        path: Vec::new(),
-        found: None,
-    };
-    model.visit(&mut find);
-    find.found
+    });
+    found
 }
 
 #[cfg(test)]

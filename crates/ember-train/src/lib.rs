@@ -8,6 +8,8 @@
 //! and everything that runs many trainings and explains them, live in `ember-lab`. This crate
 //! pulls in neither plots nor spec files.
 
+#![warn(missing_docs)]
+
 mod atomic;
 mod checkpoint;
 mod device;
@@ -16,6 +18,7 @@ mod guard;
 mod image_task;
 mod lm_task;
 mod objective;
+mod parameters;
 mod resume;
 mod run_dir;
 mod step_rule;
@@ -32,6 +35,7 @@ pub use guard::{
 pub use image_task::{evaluate, ImageClassification, TrainData};
 pub use lm_task::{LanguageModelling, TokenBatch};
 pub use objective::{PassCounts, TaskObjective};
+pub use parameters::for_each_float_parameter;
 pub use resume::differing_fields;
 pub use run_dir::{
     existing_runs, is_folder_name, read_metrics_file, EvalSplit, Evaluation, MetricsRecord,

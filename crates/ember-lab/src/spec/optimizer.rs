@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{check_non_negative, check_positive, check_unit, SpecError};
 
+/// Every optimizer a run can use. The baselines come from burn with PyTorch's defaults made explicit
+/// (burn's own defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there); the others
+/// carry `ember-optim`'s own configs unchanged, so a spec file uses the same field names as the
 /// Rust API.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -22,43 +25,65 @@ pub enum OptimizerSpec {
     /// SGD with optional heavy-ball (or Nesterov) momentum, no dampening, and L2 weight decay
     /// added to the gradient — PyTorch's `torch.optim.SGD`.
     Sgd {
+        /// Momentum coefficient in [0, 1); 0 is plain SGD (default 0.9).
         momentum: f64,
+        /// Nesterov momentum instead of heavy-ball (needs momentum > 0).
         nesterov: bool,
+        /// L2 penalty added to the gradient, as in PyTorch's SGD (default 5e-4).
         weight_decay: f64,
     },
     /// Adam with L2 weight decay added to the gradient — PyTorch's `torch.optim.Adam`.
     Adam {
+        /// Decay rate of the first-moment (mean) estimate, in [0, 1) (default 0.9).
         beta_1: f64,
+        /// Decay rate of the second-moment estimate, in [0, 1) (default 0.999).
         beta_2: f64,
+        /// Added to the denominator's square root for stability, > 0 (default 1e-8).
         epsilon: f64,
+        /// L2 penalty added to the gradient, as in PyTorch's Adam (default 0).
         weight_decay: f64,
     },
     /// AdamW: decoupled weight decay `w ← w(1 − lr·λ)` — PyTorch's `torch.optim.AdamW`.
     #[serde(rename = "adamw")]
     AdamW {
+        /// Decay rate of the first-moment (mean) estimate, in [0, 1) (default 0.9).
         beta_1: f64,
+        /// Decay rate of the second-moment estimate, in [0, 1) (default 0.999).
         beta_2: f64,
+        /// Added to the denominator's square root for stability, > 0 (default 1e-8).
         epsilon: f64,
+        /// Decoupled weight decay λ (default 0.01).
         weight_decay: f64,
     },
     /// Lion (Chen et al., 2023): the sign of an interpolation of the gradient and its momentum,
     /// decoupled weight decay — burn's `Lion`. Its steps have size lr per coordinate, so its lr
     /// is typically 3–10× smaller than AdamW's.
     Lion {
+        /// Interpolation between momentum and gradient whose sign is the update, in [0, 1)
+        /// (default 0.9).
         beta_1: f64,
+        /// Decay rate of the momentum, in [0, 1) (default 0.99).
         beta_2: f64,
+        /// Decoupled weight decay (default 0).
         weight_decay: f64,
     },
     /// Adafactor (Shazeer & Stern, 2018): factored second moments (row and column means for a
     /// matrix), no first moment, update clipping — burn's `Adafactor`. With `relative_step` the
     /// lr is capped by 1/√step; with `scale_parameter` the step scales with the parameter's RMS.
     Adafactor {
+        /// Cap the lr by 1/√step (default true).
         relative_step: bool,
+        /// Scale the step by the parameter's RMS (default true).
         scale_parameter: bool,
+        /// Update clipping: the normalised update's RMS is capped at this, > 0 (default 1.0).
         clip_threshold: f64,
+        /// Exponent of the second-moment decay β2 = 1 − step^decay_rate; negative (default −0.8).
         decay_rate: f64,
+        /// Added to the squared gradient, > 0 (default 1e-30).
         epsilon_1: f64,
+        /// Floor of the parameter RMS used by `scale_parameter`, > 0 (default 1e-3).
         epsilon_2: f64,
+        /// Decoupled weight decay, multiplied by the lr (default 0).
         weight_decay: f64,
     },
     /// Muon (Jordan et al., 2024) on the weight matrices of the transformer blocks (attention's
@@ -70,10 +95,16 @@ pub enum OptimizerSpec {
     /// 0.2·√max(rows, cols)) Muon's update has AdamW's RMS, so one lr suits both, else Keller
     /// Jordan's √max(1, rows/cols).
     Muon {
+        /// Momentum coefficient in [0, 1) (default 0.95).
         momentum: f64,
+        /// Nesterov momentum instead of heavy-ball (default true).
         nesterov: bool,
+        /// Newton–Schulz iterations orthogonalising the momentum, at least 1 (default 5).
         ns_steps: usize,
+        /// Scale Muon's update to AdamW's RMS (Moonshot's 0.2·√max(rows, cols)) rather than Keller
+        /// Jordan's √max(1, rows/cols) (default true).
         match_adamw_rms: bool,
+        /// Decoupled weight decay, shared by the Muon and AdamW groups (default 0).
         weight_decay: f64,
     },
     /// Root-free RMSProp (Lin et al., ICML 2024).
@@ -92,27 +123,37 @@ pub enum OptimizerSpec {
     Signum(SignumConfig),
     /// GAM (four gradient passes a step) around a per-parameter `base` optimizer.
     Gam {
+        /// The per-parameter optimizer that steps GAM's direction.
         base: Box<OptimizerSpec>,
+        /// GAM's own knobs.
         gam: GamConfig,
     },
     /// SAM (two gradient passes a step) around `base`.
     Sam {
+        /// The per-parameter optimizer that steps SAM's direction.
         base: Box<OptimizerSpec>,
+        /// SAM's own knobs.
         sam: SamConfig,
     },
     /// VAMO: mini-batch gradient with a zeroth-order SVRG-style correction, stepped by `base`.
     Vamo {
+        /// The per-parameter optimizer that steps the corrected gradient.
         base: Box<OptimizerSpec>,
+        /// VAMO's own knobs (its random directions are seeded by the run's seed).
         vamo: VamoConfig,
     },
     /// ZO-SGD: steps on a two-point zeroth-order estimate (forward passes only), through `base`.
     ZoSgd {
+        /// The per-parameter optimizer that steps the zeroth-order estimate.
         base: Box<OptimizerSpec>,
+        /// ZO-SGD's own knobs (its random directions are seeded by the run's seed).
         zo: ZoSgdConfig,
     },
     /// SVRG: mini-batch gradient with a first-order snapshot correction, stepped by `base`.
     Svrg {
+        /// The per-parameter optimizer that steps the corrected gradient.
         base: Box<OptimizerSpec>,
+        /// SVRG's own knobs.
         svrg: SvrgConfig,
     },
 }
@@ -696,33 +737,16 @@ mod tests {
 
     /// Every float parameter of `model` by module path, as host values.
     fn parameters<M: Module>(model: &M) -> std::collections::BTreeMap<String, Vec<f32>> {
-        use burn::module::{ModuleVisitor, Param};
-        use burn::prelude::Tensor;
-        #[derive(Default)]
-        struct Collect {
-            path: Vec<String>,
-            values: std::collections::BTreeMap<String, Vec<f32>>,
-        }
-        impl ModuleVisitor for Collect {
-            fn enter_module(&mut self, name: &str, _container_type: &str) {
-                self.path.push(name.to_string());
-            }
-            fn exit_module(&mut self, _name: &str, _container_type: &str) {
-                self.path.pop();
-            }
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let values = param
-                    .val()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .unwrap();
-                self.values.insert(self.path.join("."), values);
-            }
-        }
-        let mut collect = Collect::default();
-        model.visit(&mut collect);
-        collect.values
+        let mut values = std::collections::BTreeMap::new();
+        ember_train::for_each_float_parameter(model, |path, _, tensor| {
+            let host = tensor
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .unwrap();
+            values.insert(path.to_string(), host);
+        });
+        values
     }
 
     /// One step of Muon from a fresh state on a small decoder: AdamW's first step moves every

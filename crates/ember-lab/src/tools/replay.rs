@@ -12,12 +12,11 @@
 use std::path::Path;
 
 use anyhow::Context;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::prelude::*;
+use burn::module::Module;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use ember_train::{BatchPosition, Task};
+use ember_train::{for_each_float_parameter, BatchPosition, Task};
 
 use crate::spec::{TextRunSpec, TextStart};
 
@@ -27,9 +26,13 @@ pub const REPLAY_FORMAT: &str = "ember-lm-replay/1";
 /// What [`write_replay`] wrote, for the command line to report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReplayKit {
+    /// Float values in `initial-weights.json` (the decoder's parameter count).
     pub parameters: usize,
+    /// Optimizer steps of the run, each with its window starts and learning rate.
     pub steps: usize,
+    /// Tokens in `train-tokens.u32`.
     pub train_tokens: usize,
+    /// Tokens in `eval-tokens.u32` (the split the run evaluates on).
     pub eval_tokens: usize,
 }
 
@@ -131,35 +134,17 @@ fn little_endian(tokens: &[u32]) -> Vec<u8> {
 /// Every float parameter of `model` as `{path: {"shape": [...], "values": [...]}}`, the path
 /// joined from burn's field names (`blocks.0.attention.query.weight`).
 fn parameters_by_path<M: Module>(model: &M) -> Map<String, Value> {
-    struct Collect {
-        path: Vec<String>,
-        out: Map<String, Value>,
-    }
-    impl ModuleVisitor for Collect {
-        fn enter_module(&mut self, name: &str, _container_type: &str) {
-            self.path.push(name.to_string());
-        }
-        fn exit_module(&mut self, _name: &str, _container_type: &str) {
-            self.path.pop();
-        }
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let tensor = param.val();
-            let shape = tensor.dims().to_vec();
-            let values = tensor
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("converted to f32");
-            self.out.insert(
-                self.path.join("."),
-                serde_json::json!({ "shape": shape, "values": values }),
-            );
-        }
-    }
-    let mut collect = Collect {
-        path: Vec::new(),
-        out: Map::new(),
-    };
-    model.visit(&mut collect);
-    collect.out
+    let mut out = Map::new();
+    for_each_float_parameter(model, |path, shape, values| {
+        let values = values
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("converted to f32");
+        out.insert(
+            path.to_string(),
+            serde_json::json!({ "shape": shape, "values": values }),
+        );
+    });
+    out
 }
