@@ -8,7 +8,9 @@ use crate::{DeviceImages, ImageSet, Normalization};
 /// `[batch]`.
 #[derive(Clone, Debug)]
 pub struct ImageBatch {
+    /// Normalised images, `[batch, channels, height, width]`.
     pub images: Tensor<4>,
+    /// Class indices, `[batch]`.
     pub targets: Tensor<1, Int>,
 }
 

@@ -27,6 +27,8 @@
 //! Everything else (the CIFAR binary and IDX readers, generated and signal–noise data, batching,
 //! augmentation, normalisation) is always built.
 
+#![warn(missing_docs)]
+
 pub mod cifar;
 #[cfg(feature = "download")]
 pub mod download;

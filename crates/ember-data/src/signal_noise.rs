@@ -208,7 +208,9 @@ impl SignalNoiseSet {
 pub struct SignalNoiseSplit {
     /// μ.
     pub signal: Vec<f32>,
+    /// The training samples.
     pub train: SignalNoiseSet,
+    /// Fresh samples from the same model, for the test loss.
     pub test: SignalNoiseSet,
 }
 

@@ -46,6 +46,7 @@ impl std::str::FromStr for Tokenization {
 /// The tokens of a corpus and how to turn them back into text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Vocabulary {
+    /// Every byte is a token (256 of them); any text decodes.
     Bytes,
     /// The characters, in code-point order; token `i` is `chars[i]`.
     Chars(Vec<char>),
@@ -60,6 +61,7 @@ impl Vocabulary {
         Vocabulary::Chars(chars)
     }
 
+    /// Number of distinct tokens (the model's vocabulary size).
     pub fn size(&self) -> usize {
         match self {
             Vocabulary::Bytes => 256,
@@ -67,6 +69,7 @@ impl Vocabulary {
         }
     }
 
+    /// How text becomes tokens under this vocabulary.
     pub fn tokenization(&self) -> Tokenization {
         match self {
             Vocabulary::Bytes => Tokenization::Bytes,
@@ -163,15 +166,20 @@ pub struct TextCorpus {
 /// One split of a corpus as tokens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenSplit {
+    /// Token ids in text order, each below the vocabulary's size.
     pub tokens: Vec<u32>,
 }
 
 /// A corpus tokenised and split.
 #[derive(Clone, Debug)]
 pub struct TextSplits {
+    /// The tokens' meaning, shared by the three splits.
     pub vocabulary: Vocabulary,
+    /// What the model trains on.
     pub train: TokenSplit,
+    /// What settings are chosen by.
     pub validation: TokenSplit,
+    /// Held out for the final numbers.
     pub test: TokenSplit,
 }
 

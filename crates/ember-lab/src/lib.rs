@@ -9,6 +9,8 @@
 //! - [`tools`]: one-purpose tools (the LR range test, benchmarks, the SignGD study, sampling, the
 //!   replay kit).
 
+#![warn(missing_docs)]
+
 pub mod compare;
 pub mod report;
 pub mod spec;

@@ -27,13 +27,16 @@ pub struct CausalDecoderConfig {
     /// Longest sequence the model reads (its learned positions).
     #[config(default = 128)]
     pub context: usize,
+    /// Width of the token states (the embedding size).
     #[config(default = 128)]
     pub dim: usize,
+    /// Attention heads per block (must divide `dim`).
     #[config(default = 4)]
     pub heads: usize,
     /// Hidden width of each block's MLP.
     #[config(default = 512)]
     pub mlp_dim: usize,
+    /// Number of pre-norm decoder blocks.
     #[config(default = 4)]
     pub blocks: usize,
     /// Whether the head reuses the token embedding (logits = states · embeddingᵀ + bias).

@@ -18,8 +18,11 @@ pub trait ImageClassifier: Module {
 // nothing next to a forward pass, and burn has no `Module` for `Box` to shrink the variant with.
 #[allow(clippy::large_enum_variant)]
 pub enum AnyClassifier {
+    /// The convolutional network of the CIFAR experiments.
     SmallCnn(crate::SmallCnn),
+    /// A multi-layer perceptron on the flattened image.
     Mlp(crate::Mlp),
+    /// The ViT-style transformer of the SignGD study.
     Transformer(crate::TwoLayerTransformer),
 }
 

@@ -4,6 +4,8 @@
 //! `init(&Device)` validates the configuration first, so a bad width or class count is reported with
 //! the field's name instead of surfacing later as a shape panic deep inside a kernel.
 
+#![warn(missing_docs)]
+
 mod causal_decoder;
 mod classifier;
 mod error;

@@ -137,13 +137,18 @@ impl SmallCnnConfig {
 /// profile` times each against PyTorch's profile of the same layer).
 #[derive(Debug)]
 pub enum SmallCnnLayer {
+    /// A 3×3 convolution (padding 1, no bias: the BatchNorm after it has one).
     Conv(Conv2d),
+    /// Batch normalisation after each convolution.
     Norm(BatchNorm),
+    /// The activation after each BatchNorm.
     Relu(Relu),
+    /// The 2×2 max-pool that ends each stage.
     Pool(MaxPool2d),
     /// Global average pooling; the classifier flattens its `[batch, channels, 1, 1]` output to
     /// `[batch, channels]` before the head.
     GlobalPool(AdaptiveAvgPool2d),
+    /// The linear classifier on the pooled features.
     Head(Linear),
 }
 

@@ -67,7 +67,9 @@ impl LoopState {
 #[derive(Debug, thiserror::Error)]
 #[error("checkpoint {path}: {message}")]
 pub struct CheckpointError {
+    /// The checkpoint folder or file at fault.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub message: String,
 }
 
@@ -80,10 +82,15 @@ pub struct CheckpointStore {
 
 /// What a successful restore hands back to the loop.
 pub struct Restored<M> {
+    /// The model as checkpointed.
     pub model: M,
+    /// The step rule with its optimizer state restored.
     pub optimizer: StepRule<M>,
+    /// The learning-rate schedule at the checkpointed step.
     pub scheduler: ModuleLrScheduler,
+    /// Where the loop stood: rounds and steps done, wall time, the metrics file's length.
     pub state: LoopState,
+    /// The checkpoint folder it was read from.
     pub path: PathBuf,
 }
 

@@ -26,8 +26,10 @@ pub enum DeviceChoice {
 /// The backend was not compiled into this binary, or the name is unknown.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum DeviceError {
+    /// A name that is no device.
     #[error("unknown device `{0}`: expected flex, ndarray, wgpu, wgpu:N (N-th discrete GPU) or wgpu-cpu (software adapter)")]
     Unknown(String),
+    /// A device whose backend this binary was built without (the name and its cargo feature).
     #[error("device `{0}` needs the cargo feature `{1}`, which this build was compiled without")]
     NotCompiled(DeviceChoice, &'static str),
 }

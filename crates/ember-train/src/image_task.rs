@@ -13,11 +13,13 @@ use crate::{EvalSplit, Evaluation, Selection, SettingsError};
 
 /// The images a run trains and evaluates on, still on the host.
 pub struct TrainData {
+    /// The images the optimizer steps on.
     pub train: ImageSet,
     /// What each epoch is evaluated on: the test set, or a validation split.
     pub test: ImageSet,
     /// Which of the two [`test`](Self::test) is.
     pub eval_split: EvalSplit,
+    /// How a batch is assembled on the device (augmentation, normalisation).
     pub batcher: ImageBatcher,
 }
 

@@ -10,7 +10,9 @@ use crate::task::Task;
 /// Forward and backward passes run so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PassCounts {
+    /// Forward passes (loss evaluations).
     pub forward: u64,
+    /// Backward passes (gradient computations).
     pub backward: u64,
 }
 

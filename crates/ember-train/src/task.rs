@@ -66,7 +66,9 @@ impl Budget {
 /// evaluation and a checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RoundPlan {
+    /// Rounds in the run (epochs, or evaluations for language modelling).
     pub rounds: usize,
+    /// Optimizer steps between two evaluations.
     pub steps_per_round: usize,
 }
 

@@ -70,7 +70,9 @@ impl TrainSettings {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid `{field}`: {message}")]
 pub struct SettingsError {
+    /// The setting at fault, by its field name.
     pub field: &'static str,
+    /// Why it cannot be used.
     pub message: String,
 }
 
@@ -87,8 +89,11 @@ impl SettingsError {
 /// The three stateful pieces a run updates, and checkpoints, and what the loop must know of the
 /// schedule.
 pub struct TrainParts<M> {
+    /// The model, initialised or restored.
     pub model: M,
+    /// How a step updates the model.
     pub optimizer: StepRule<M>,
+    /// The learning rate of every step.
     pub scheduler: ModuleLrScheduler,
     /// The schedule's name when its learning rates depend on the run's total number of steps (a
     /// cosine over the whole run): a resume that changes the budget would then bend the curve
@@ -99,45 +104,65 @@ pub struct TrainParts<M> {
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// A file of the run could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A run-folder file (config, metrics, summary) could not be read or written.
     #[error(transparent)]
     RunFile(#[from] RunFileError),
+    /// A checkpoint could not be written or read back.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    /// A loop setting is out of range.
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    /// A fresh run was asked for in a folder that holds one.
     #[error("run folder {0} already holds a run; pass --resume to continue it or choose another --run-name")]
     RunExists(PathBuf),
+    /// A resume was asked for where there is no run to resume.
     #[error(transparent)]
     NoSuchRun(#[from] crate::NoSuchRun),
+    /// The run folder could not be created.
     #[error("cannot write the run folder {path}: {source}")]
     RunFolder {
+        /// The run folder.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A resume with settings that differ from the run's own.
     #[error("cannot resume {path}: the run was started with a different {} ({}); a resumed run must continue the same trajectory, so start a new run (another --run-name) instead", .fields.join(", "), .changes.join("; "))]
     ConfigMismatch {
+        /// The run folder.
         path: PathBuf,
         /// The settings that differ, e.g. `train.batch_size`.
         fields: Vec<String>,
         /// Each as `field: old → new`.
         changes: Vec<String>,
     },
+    /// A resume with another budget, where the schedule spans the whole run.
     #[error("cannot resume {path} with {unit} = {requested}: it was started with {unit} = {started} and its {schedule} schedule spans the whole run, so a different length would bend its learning-rate curve mid-run; resume with {unit} = {started}, or start a new run")]
     BudgetChangesSchedule {
+        /// The run folder.
         path: PathBuf,
         /// `epochs` or `steps`.
         unit: &'static str,
+        /// The budget the run was started with, in `unit`.
         started: u64,
+        /// The budget asked for now, in `unit`.
         requested: usize,
+        /// The schedule's name (`cosine`, `linear`).
         schedule: String,
     },
+    /// A resume with a budget below what the run has already trained.
     #[error("cannot resume {path} with {unit} = {length} ({requested} rounds): it has already trained {done} rounds (a finished run is never shortened or its summary rewritten); ask for at least as many {unit} as it trained, or start a new run")]
     BelowDone {
+        /// The run folder.
         path: PathBuf,
         /// `epochs` or `steps`.
         unit: &'static str,
@@ -148,20 +173,28 @@ pub enum TrainError {
         /// Rounds the budget asks for.
         requested: usize,
     },
+    /// A resume on other data than the run trained on.
     #[error("cannot resume {path}: the training or evaluation data differ from those the run was trained on (data fingerprint {checkpoint} in its checkpoint, {now} now); the data set, its files, subset or noise changed, so start a new run")]
     DataChanged {
+        /// The run folder.
         path: PathBuf,
+        /// The data's fingerprint recorded in the checkpoint.
         checkpoint: String,
+        /// The fingerprint of the data given now.
         now: String,
     },
+    /// The loss stopped being finite (policy `stop`, or too many skipped steps in a row).
     #[error("training loss became {value} at step {step} (round {round}); {}; last good checkpoint kept in {checkpoints}", describe_parameter(.parameter))]
     NonFinite {
+        /// The loss (NaN or ±∞).
         value: f64,
+        /// The optimizer step that produced it.
         step: u64,
         /// The round (1-based; the epoch for image classification).
         round: usize,
         /// The first parameter holding a NaN or infinity after that step, if any.
         parameter: Option<String>,
+        /// Where the last good checkpoint is.
         checkpoints: PathBuf,
     },
 }

@@ -18,31 +18,44 @@ use crate::report::stats::{
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", path.display())]
 pub struct ReportError {
+    /// The file that could not be read.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub message: String,
 }
 
 /// When a run first reached the spec's target.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Reached {
+    /// The optimizer step of the first evaluation that reached it.
     pub step: u64,
+    /// The run's wall time at that evaluation, seconds.
     pub wall_time_s: f64,
 }
 
 /// What one finished run (one arm, one seed) reported.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SeedRun {
+    /// The run's seed.
     pub seed: u64,
     /// The final evaluation's selection metric (accuracy for images).
     pub final_value: f64,
     /// The best value of the selection metric over the run's evaluations.
     pub best_value: f64,
+    /// Mean training loss of the last round.
     pub final_train_loss: f64,
+    /// Loss of the final evaluation.
     pub final_eval_loss: f64,
+    /// Training wall time (all rounds, evaluation included), seconds.
     pub wall_time_s: f64,
+    /// Mean training throughput (images or tokens per second), evaluation excluded.
     pub items_per_s: f64,
+    /// Optimizer steps taken.
     pub steps: u64,
+    /// Trainable parameters of the model.
     pub num_params: usize,
+    /// The optimizer's checkpointed state at the end, bytes (`None` for runs recorded before it
+    /// was).
     pub optimizer_state_bytes: Option<u64>,
     /// `None` when the spec names no target or the run never reached it.
     pub reached_target: Option<Reached>,
@@ -52,10 +65,15 @@ pub struct SeedRun {
 /// mean for one seed).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Band {
+    /// The mean over seeds.
     pub mean: f64,
+    /// The lowest value over seeds.
     pub min: f64,
+    /// The highest value over seeds.
     pub max: f64,
+    /// Lower end of the mean's 95 % interval.
     pub ci_lo: f64,
+    /// Upper end of the mean's 95 % interval.
     pub ci_hi: f64,
 }
 
@@ -75,8 +93,11 @@ impl Band {
 /// One round (epoch) of one arm over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RoundPoint {
+    /// The round's number, from 1.
     pub round: usize,
+    /// Mean wall time over seeds at the round's evaluation, seconds.
     pub wall_time_s: f64,
+    /// The round's training loss over seeds.
     pub train_loss: Band,
     /// The evaluation's selection metric (NaN where a line has none).
     pub eval_value: Band,
@@ -85,15 +106,20 @@ pub struct RoundPoint {
 /// How many seeds reached the target, and their steps and seconds to it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct TimeToTarget {
+    /// Seeds whose run reached the target.
     pub reached: usize,
+    /// Seeds whose run finished.
     pub of: usize,
+    /// Optimizer steps to the target over the seeds that reached it (`None` if none did).
     pub steps: Option<MedianRange>,
+    /// Wall-clock seconds to the target over the seeds that reached it (`None` if none did).
     pub seconds: Option<MedianRange>,
 }
 
 /// What the report says about one arm.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ArmResult {
+    /// The arm's name in the spec.
     pub name: String,
     /// The arm's optimizer and schedule, every knob resolved (JSON), for the report.
     pub setup: String,
@@ -105,23 +131,33 @@ pub struct ArmResult {
     pub selection: Selection,
     /// One entry per seed whose run finished.
     pub runs: Vec<SeedRun>,
+    /// The final selection metric over seeds (`None` with no finished run, as below).
     pub final_value: Option<MeanCi>,
+    /// The best selection metric of each run, over seeds.
     pub best_value: Option<MeanCi>,
+    /// The last round's training loss over seeds.
     pub final_train_loss: Option<MeanCi>,
+    /// The final evaluation's loss over seeds.
     pub final_eval_loss: Option<MeanCi>,
+    /// Training wall time over seeds, seconds.
     pub wall_time_s: Option<MeanCi>,
+    /// Training throughput (images or tokens per second) over seeds.
     pub items_per_s: Option<MeanCi>,
+    /// Mean forward passes per optimizer step (1 for per-parameter optimizers, 4 for GAM, …).
     pub forward_passes_per_step: Option<f64>,
+    /// Mean backward passes per optimizer step.
     pub backward_passes_per_step: Option<f64>,
     /// The optimizer's checkpointed state over the model's parameter count. SVRG's and VAMO's
     /// snapshot (a copy of the weights and a full gradient, rebuilt every epoch) is not in it.
     pub state_bytes_per_param: Option<f64>,
+    /// How many seeds reached the spec's target and how fast (`None` without a target or runs).
     pub time_to_target: Option<TimeToTarget>,
     /// Per round, over the finished seeds.
     pub rounds: Vec<RoundPoint>,
 }
 
 impl ArmResult {
+    /// The seeds of the finished runs, in the spec's order.
     pub fn seeds(&self) -> Vec<u64> {
         self.runs.iter().map(|r| r.seed).collect()
     }
@@ -130,6 +166,7 @@ impl ArmResult {
 /// One arm against the reference arm.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct VersusReference {
+    /// The arm compared with the reference.
     pub arm: String,
     /// Arm − reference in the final selection metric; `None` with too few seeds to test.
     pub final_value: Option<Difference>,
@@ -141,31 +178,45 @@ pub struct VersusReference {
 /// What each arm was given to find and train its setting.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ArmBudget {
+    /// The arm's name.
     pub arm: String,
     /// Trials its search planned (1 for an arm trained as written) and how many finished or
     /// diverged.
     pub trials_planned: usize,
+    /// Trials that finished or diverged.
     pub trials_done: usize,
     /// The search space, as the report prints it (empty: nothing searched).
     pub searched: String,
+    /// Seeds whose final run finished.
     pub seeds_done: usize,
 }
 
 /// The whole report's numbers.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Results {
+    /// The experiment's name (the spec's `name`).
     pub spec: String,
+    /// The commit the report was made at ([`crate::report::provenance::commit`]).
     pub commit: String,
+    /// The machine the report was made on ([`crate::report::provenance::machine`]).
     pub machine: String,
+    /// Rounds every run trains (epochs for images).
     pub rounds: usize,
+    /// The spec's training batch size.
     pub batch_size: usize,
+    /// The seeds every arm runs.
     pub seeds: Vec<u64>,
+    /// The arm every other arm is compared with, if the spec names one.
     pub reference: Option<String>,
+    /// The evaluation value time to target is measured to, if the spec sets one.
     pub target: Option<Target>,
+    /// What each runnable arm was given: trials and finished seeds.
     pub budgets: Vec<ArmBudget>,
     /// Unequal budgets and other reasons to distrust a comparison, one sentence each.
     pub warnings: Vec<String>,
+    /// Every arm, in the spec's order.
     pub arms: Vec<ArmResult>,
+    /// Every other arm with runs against the reference (empty without one).
     pub versus_reference: Vec<VersusReference>,
 }
 
@@ -180,6 +231,7 @@ impl Results {
             })
     }
 
+    /// The arm called `name`.
     pub fn arm(&self, name: &str) -> Option<&ArmResult> {
         self.arms.iter().find(|a| a.name == name)
     }

@@ -25,7 +25,10 @@ pub struct Experiment<'a> {
 
 /// What [`Experiment::run`] wrote.
 pub struct Written {
+    /// The report, `results.md` in the output folder.
     pub results: PathBuf,
+    /// Every plot written: the arms' curves, and the sweep's sensitivity plot when there is one
+    /// (a plot that could not be drawn is left out).
     pub plots: Vec<PathBuf>,
 }
 

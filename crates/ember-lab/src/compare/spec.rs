@@ -94,7 +94,9 @@ pub struct CompareSpec {
     pub seeds: Vec<u64>,
     /// What every arm trains on: its model and data.
     pub workload: Workload,
+    /// The spec's `[train]`: budget, batch sizes and device, shared by every arm.
     pub train: TrainSection,
+    /// The spec's `[[arm]]`s, in file order.
     pub arms: Vec<ArmSpec>,
     /// Present for a tuned comparison (see [`super::sweep`]).
     pub sweep: Option<SweepSection>,
@@ -108,12 +110,18 @@ pub struct CompareSpec {
 /// decoder.
 #[derive(Clone, Debug)]
 pub enum Workload {
+    /// An image classifier, judged by accuracy.
     Images {
+        /// The spec's `[model]`: its `kind` and shape.
         model: ModelSpec,
+        /// The spec's `[data]`: the data set and what is done to it.
         data: DataSection,
     },
+    /// A causal decoder on a text, judged by its evaluation loss.
     Text {
+        /// The spec's `[model]` (`kind = "decoder"`): the decoder's shape.
         model: DecoderSpec,
+        /// The spec's `[data]`: the text and how it is tokenised and split.
         data: TextSection,
     },
 }
@@ -224,7 +232,9 @@ struct DecoderTable {
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Target {
+    /// `{ accuracy = … }`: reached at or above it (a fraction, e.g. 0.8).
     Accuracy(f64),
+    /// `{ loss = … }`: reached at or below it.
     Loss(f64),
 }
 
@@ -237,6 +247,7 @@ impl Target {
         }
     }
 
+    /// The value to reach.
     pub fn value(self) -> f64 {
         match self {
             Target::Accuracy(v) | Target::Loss(v) => v,
@@ -324,7 +335,9 @@ pub struct DataSection {
     pub dataset: String,
     /// The folder holding the data files [default: `datasets/local`].
     pub data_dir: Option<String>,
+    /// Train on the first N training images only; absent: all.
     pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only; absent: all.
     pub test_subset: Option<usize>,
     /// Crop + flip; absent: the data set's default.
     pub augment: Option<bool>,
@@ -466,7 +479,9 @@ pub struct ArmSpec {
 /// sweep writes its knobs into the tables and types them again).
 #[derive(Clone, Debug)]
 pub struct ArmChoice {
+    /// The arm's `optimizer` table, typed (its batch size the run's).
     pub optimizer: OptimizerSpec,
+    /// The arm's `scheduler` table, typed.
     pub scheduler: SchedulerSpec,
     tables: Value,
 }
@@ -496,8 +511,12 @@ impl ArmChoice {
 #[derive(Debug, thiserror::Error)]
 #[error("{}: `{field}`: {message}", path.display())]
 pub struct CompareSpecError {
+    /// The spec file.
     pub path: PathBuf,
+    /// The key path at fault, e.g. `train.batch_size` or `arm[0].optimizer.momentum` (`<file>`
+    /// or `<toml>` when the file cannot be read or parsed).
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 

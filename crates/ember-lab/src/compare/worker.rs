@@ -22,6 +22,7 @@ use super::{CompareSpec, Experiment, Written};
 pub struct Shard {
     /// 0-based.
     pub index: usize,
+    /// How many shards the plan is divided into (N, at least 1).
     pub count: usize,
 }
 
@@ -54,6 +55,7 @@ impl Shard {
 /// How a worker behaves.
 #[derive(Clone, Copy, Debug)]
 pub struct WorkerOptions {
+    /// The share of the plan this worker trains (`--shard I/N`); `None`: any run.
     pub shard: Option<Shard>,
     /// How long a claim lasts without renewal: a crashed worker's runs wait this long.
     pub lease: Duration,

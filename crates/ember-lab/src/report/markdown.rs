@@ -9,6 +9,7 @@ pub struct Table {
 }
 
 impl Table {
+    /// An empty table with the column titles `header`.
     pub fn new<S: Into<String>>(header: impl IntoIterator<Item = S>) -> Self {
         Self {
             header: header.into_iter().map(Into::into).collect(),

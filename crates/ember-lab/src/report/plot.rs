@@ -16,17 +16,37 @@ use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErro
 /// Why a plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
+    /// The file name ends in neither `.png` nor `.svg`.
     #[error("{path}: unknown plot format (the file name must end in .png or .svg)")]
-    UnknownFormat { path: PathBuf },
+    UnknownFormat {
+        /// The file the plot was to be written to.
+        path: PathBuf,
+    },
+    /// Nothing can be drawn: no series, no plottable point, or an image too small.
     #[error("nothing to plot in `{title}`: {reason}")]
-    NoData { title: String, reason: String },
+    NoData {
+        /// The plot's title.
+        title: String,
+        /// What is missing.
+        reason: String,
+    },
+    /// No TrueType font for PNG text could be found or loaded; the message says what to do.
     #[error("{0}")]
     Font(String),
+    /// plotters failed while drawing.
     #[error("drawing `{title}` failed: {message}")]
-    Draw { title: String, message: String },
+    Draw {
+        /// The plot's title.
+        title: String,
+        /// plotters' error.
+        message: String,
+    },
+    /// The file could not be written.
     #[error("{path}: {source}")]
     Io {
+        /// The file the plot was to be written to.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
@@ -34,7 +54,9 @@ pub enum PlotError {
 /// The file formats a plot can be written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PlotFormat {
+    /// A raster image (`.png`); its text needs a TrueType font.
     Png,
+    /// A vector image (`.svg`); its text is left to the viewer.
     Svg,
 }
 
@@ -58,23 +80,31 @@ impl PlotFormat {
 /// Where the legend box sits inside the plotting area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LegendPosition {
+    /// The top left corner.
     UpperLeft,
+    /// The top right corner (the default).
     UpperRight,
+    /// The bottom left corner.
     LowerLeft,
+    /// The bottom right corner.
     LowerRight,
 }
 
 /// One labelled line.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {
+    /// The name in the legend.
     pub label: String,
+    /// The `(x, y)` points, joined in order.
     pub points: Vec<(f64, f64)>,
 }
 
 /// A labelled vertical line across the plot, e.g. a suggested learning rate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Marker {
+    /// The name in the legend.
     pub label: String,
+    /// Where the line crosses the x axis.
     pub x: f64,
 }
 
@@ -132,6 +162,7 @@ const MARKER_COLORS: [RGBColor; 3] = [
 ];
 
 impl LinePlot {
+    /// An empty plot titled `title`: linear axes, legend upper right, 900×560.
     pub fn new(title: impl Into<String>) -> Self {
         Self {
             title: title.into(),
@@ -148,11 +179,13 @@ impl LinePlot {
         }
     }
 
+    /// The x axis' label.
     pub fn x_label(mut self, label: impl Into<String>) -> Self {
         self.x_label = label.into();
         self
     }
 
+    /// The y axis' label.
     pub fn y_label(mut self, label: impl Into<String>) -> Self {
         self.y_label = label.into();
         self
@@ -177,6 +210,7 @@ impl LinePlot {
         self
     }
 
+    /// Adds a line labelled `label` through `points`, in the next of ten colours.
     pub fn series(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
         self.series.push(Series {
             label: label.into(),
@@ -205,6 +239,7 @@ impl LinePlot {
         self
     }
 
+    /// Adds a dashed vertical line at `x` labelled `label` (left out if `x` cannot be plotted).
     pub fn marker(mut self, label: impl Into<String>, x: f64) -> Self {
         self.markers.push(Marker {
             label: label.into(),
@@ -213,6 +248,7 @@ impl LinePlot {
         self
     }
 
+    /// Where the legend box sits (upper right by default).
     pub fn legend(mut self, position: LegendPosition) -> Self {
         self.legend = position;
         self

@@ -21,12 +21,16 @@ pub fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
 /// Mean and sample standard deviation (0 for one value).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct MeanStd {
+    /// The mean (0 for no values).
     pub mean: f64,
+    /// The sample standard deviation (divisor n − 1; 0 for fewer than two values).
     pub std: f64,
+    /// How many values.
     pub n: usize,
 }
 
 impl MeanStd {
+    /// The mean and sample standard deviation of `values`.
     pub fn of(values: &[f64]) -> Self {
         let n = values.len();
         let mean = mean(values.iter().copied());
@@ -60,11 +64,15 @@ fn two_sided_p(mean: f64, se: f64, df: f64) -> f64 {
 /// value, where there is no spread to estimate).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MeanCi {
+    /// The mean over seeds.
     pub mean: f64,
     /// Sample standard deviation (0 for one value).
     pub std: f64,
+    /// How many values (seeds).
     pub n: usize,
+    /// Lower end of the 95 % interval (`None` for one value).
     pub lo: Option<f64>,
+    /// Upper end of the 95 % interval (`None` for one value).
     pub hi: Option<f64>,
 }
 
@@ -99,13 +107,19 @@ pub enum PairingKind {
 /// A mean difference `a − b` with its 95 % interval and the two-sided p-value of "no difference".
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Difference {
+    /// The mean difference `a − b`.
     pub mean: f64,
+    /// Lower end of its 95 % interval.
     pub lo: f64,
+    /// Upper end of its 95 % interval.
     pub hi: f64,
+    /// Two-sided p-value of "no difference".
     pub p_value: f64,
+    /// Paired or Welch's test.
     pub kind: PairingKind,
     /// Pairs (paired) or the smaller of the two sample sizes (Welch).
     pub n: usize,
+    /// Degrees of freedom of the t distribution (n − 1 paired; Welch–Satterthwaite otherwise).
     pub df: f64,
 }
 
@@ -167,8 +181,11 @@ pub fn welch_difference(a: &[f64], b: &[f64]) -> Option<Difference> {
 /// The median (mean of the middle two for an even count), minimum and maximum of some values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MedianRange {
+    /// The middle value (the mean of the middle two for an even count).
     pub median: f64,
+    /// The smallest value.
     pub min: f64,
+    /// The largest value.
     pub max: f64,
 }
 
@@ -196,9 +213,13 @@ impl MedianRange {
 /// A least-squares line `y = intercept + slope·x` and its R².
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearFit {
+    /// Change in y per unit of x.
     pub slope: f64,
+    /// y at x = 0.
     pub intercept: f64,
+    /// Share of y's variance the line explains (1 for constant y).
     pub r_squared: f64,
+    /// Finite points the line was fitted to.
     pub points: usize,
 }
 

@@ -8,7 +8,9 @@ use super::{RunSpec, SchedulerSpec, SpecError, TextRunSpec};
 /// An image-classification or a language-modelling run.
 #[derive(Clone, Debug)]
 pub enum AnyRunSpec {
+    /// An image-classification run.
     Image(RunSpec),
+    /// A language-modelling run.
     Text(TextRunSpec),
 }
 
@@ -29,6 +31,7 @@ impl AnyRunSpec {
         }
     }
 
+    /// The run's learning-rate schedule.
     pub fn scheduler(&self) -> &SchedulerSpec {
         match self {
             AnyRunSpec::Image(run) => &run.scheduler,

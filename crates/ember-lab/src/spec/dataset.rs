@@ -12,6 +12,7 @@ use super::SpecError;
 /// and what is done to it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataSpec {
+    /// Which data set: generated, CIFAR-10/100, Fashion-MNIST or an image folder.
     pub dataset: DatasetSpec,
     /// The folder holding the data files.
     pub data_dir: PathBuf,
@@ -37,7 +38,9 @@ pub struct DataSpec {
 /// whole experiment, so every run trains on the same images).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holdout {
+    /// Training images held out (at least 1).
     pub size: usize,
+    /// Seed choosing which images are held out.
     pub seed: u64,
 }
 
@@ -119,7 +122,10 @@ impl DataSpec {
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum DatasetSpec {
     /// Procedurally generated gratings: needs nothing on disk.
-    Generated { seed: u64 },
+    Generated {
+        /// Seed of the generator (a run's seed replaces it: [`DatasetSpec::with_seed`]).
+        seed: u64,
+    },
     /// CIFAR-10, official binary layout (`cifar-10-batches-bin/` under the data dir).
     Cifar10,
     /// CIFAR-100, official binary layout (`cifar-100-binary/` under the data dir), fine labels.
@@ -127,7 +133,10 @@ pub enum DatasetSpec {
     /// Fashion-MNIST IDX files (gzip or raw) in the data dir.
     FashionMnist,
     /// `PATH/train/<class>/*.{png,jpg}` and `PATH/test/<class>/*`.
-    ImageFolder { path: PathBuf },
+    ImageFolder {
+        /// The folder holding `train/` and `test/`.
+        path: PathBuf,
+    },
 }
 
 impl DatasetSpec {

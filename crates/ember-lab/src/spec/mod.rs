@@ -29,7 +29,9 @@ use ember_train::SettingsError;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("invalid `{field}`: {message}")]
 pub struct SpecError {
+    /// The field's name as a spec or flag spells it (e.g. `lr`, `weight_decay`).
     pub field: &'static str,
+    /// What is wrong with its value.
     pub message: String,
 }
 
@@ -43,6 +45,7 @@ impl From<OptimConfigError> for SpecError {
 }
 
 impl SpecError {
+    /// An error naming `field`, with `message` saying what is wrong.
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
@@ -84,9 +87,6 @@ pub(crate) fn check_unit(field: &'static str, value: f64) -> Result<(), SpecErro
     }
 }
 
-/// Every optimizer a run can use. The baselines come from burn with PyTorch's defaults made explicit
-/// (burn's own defaults differ: Adam's ε is 1e-5 and momentum's dampening 0.1 there); the others
-/// carry `ember-optim`'s own configs unchanged, so a spec file uses the same field names as the
 impl From<SettingsError> for SpecError {
     fn from(e: SettingsError) -> Self {
         Self {

@@ -14,11 +14,16 @@ pub enum ModelSpec {
     /// SmallCnn: stages of `convs_per_stage` × [conv3×3 → BatchNorm → ReLU] + 2×2 max-pool, one
     /// stage per entry of `widths` (its channels), global pool, linear head.
     Cnn {
+        /// Output channels of each stage, one stage per entry (default `[32, 64, 128]`).
         widths: Vec<usize>,
+        /// Conv → BatchNorm → ReLU layers per stage (default 2).
         convs_per_stage: usize,
     },
     /// MLP on the flattened image: `hidden` layers of Linear → ReLU, then a linear head.
-    Mlp { hidden: Vec<usize> },
+    Mlp {
+        /// Widths of the hidden layers, in order (default `[256]`).
+        hidden: Vec<usize>,
+    },
     /// ViT-style TwoLayerTransformer.
     Transformer(TransformerSpec),
 }

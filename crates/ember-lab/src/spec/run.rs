@@ -15,10 +15,15 @@ use crate::spec::TransformerSpec;
 /// both become, and what a run's `config.json` records.
 #[derive(Clone, Debug)]
 pub struct RunSpec {
+    /// The model and its shape.
     pub model: ModelSpec,
+    /// The data set, its subsets, augmentation, noise and validation split.
     pub data: DataSpec,
+    /// The optimizer and its hyper-parameters.
     pub optimizer: OptimizerSpec,
+    /// The learning-rate schedule.
     pub scheduler: SchedulerSpec,
+    /// The training loop's settings: batch sizes, budget, seed, logging.
     pub train: TrainSettings,
     /// `flex`, `ndarray`, `wgpu`, `wgpu:N` or `wgpu-cpu` ([`DeviceChoice`]).
     pub device: String,
@@ -28,9 +33,14 @@ pub struct RunSpec {
 /// batcher and the freshly initialised model. `ember lr-find` starts from the same, so a range
 /// test sees exactly the model, data and optimizer that a run with the same spec would.
 pub struct Prepared {
+    /// The spec's `device`, parsed (and pinned as burn's default device).
     pub device_choice: DeviceChoice,
+    /// The device itself, seeded by the run's seed.
     pub device: Device,
+    /// Both halves of the data (the evaluated one per `evaluate`) and the batcher fitted to the
+    /// training half.
     pub data: TrainData,
+    /// The freshly initialised model.
     pub model: AnyClassifier,
 }
 

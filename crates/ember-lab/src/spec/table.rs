@@ -17,7 +17,9 @@ const RUN_KEYS: [&str; 2] = ["batch_size", "seed"];
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("`{key}`: {message}")]
 pub struct TableError {
+    /// The dotted key path at fault, e.g. `optimizer.base.momentum`.
     pub key: String,
+    /// Why the table does not make a spec.
     pub message: String,
 }
 

@@ -24,6 +24,8 @@ pub const VOCABULARY_FILE: &str = "vocabulary.txt";
 pub struct TextDataSpec {
     /// A UTF-8 file (split by position) or a folder of documents (split by document).
     pub path: PathBuf,
+    /// Tokens are bytes (vocabulary 256) or the text's characters; `config.json` records
+    /// `bytes` or `chars`.
     #[serde(serialize_with = "tokenization_name")]
     pub tokenization: Tokenization,
     /// Validation and test get one part in this many each (20: 5 % each).
@@ -44,15 +46,22 @@ fn tokenization_name<S: serde::Serializer>(t: &Tokenization, s: S) -> Result<S::
 /// The causal decoder's shape (its vocabulary comes from the data).
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DecoderSpec {
+    /// Longest sequence the model reads, in tokens (the training windows' length).
     pub context: usize,
+    /// Width of the token states (the embedding size).
     pub dim: usize,
+    /// Attention heads per block (must divide `dim`).
     pub heads: usize,
+    /// Hidden width of each block's MLP.
     pub mlp_dim: usize,
+    /// Pre-norm decoder blocks.
     pub blocks: usize,
+    /// Whether the head reuses the token embedding.
     pub tie_embeddings: bool,
 }
 
 impl DecoderSpec {
+    /// The decoder's config for a vocabulary of `vocab_size` tokens.
     pub fn config(&self, vocab_size: usize) -> CausalDecoderConfig {
         CausalDecoderConfig::new(vocab_size)
             .with_context(self.context)
@@ -67,12 +76,18 @@ impl DecoderSpec {
 /// A language-modelling run.
 #[derive(Clone, Debug)]
 pub struct TextRunSpec {
+    /// The text and its tokenization and splits.
     pub data: TextDataSpec,
+    /// The causal decoder's shape.
     pub model: DecoderSpec,
+    /// The optimizer and its hyper-parameters (the root-free methods' batch size is
+    /// [`tokens_per_step`](Self::tokens_per_step)).
     pub optimizer: OptimizerSpec,
+    /// The learning-rate schedule.
     pub scheduler: SchedulerSpec,
     /// A step budget; `batch_size` counts windows.
     pub train: TrainSettings,
+    /// `flex`, `ndarray`, `wgpu`, `wgpu:N` or `wgpu-cpu` ([`DeviceChoice`]).
     pub device: String,
 }
 
@@ -248,11 +263,15 @@ impl TextRunSpec {
 
 /// What a language-modelling run starts from ([`TextRunSpec::start`]).
 pub struct TextStart {
+    /// The tokenised train, validation and test splits and their vocabulary.
     pub splits: TextSplits,
+    /// The spec's `device`, parsed (and pinned as burn's default device).
     pub device_choice: DeviceChoice,
     /// The freshly initialised decoder.
     pub model: CausalDecoder,
+    /// The task: training windows drawn by the run's seed, and the evaluation split's windows.
     pub task: LanguageModelling,
+    /// How the step budget divides into rounds (evaluations and checkpoints between them).
     pub plan: RoundPlan,
 }
 

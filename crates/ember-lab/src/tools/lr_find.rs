@@ -148,21 +148,31 @@ pub const MIN_LR_RATIO: f64 = 0.7;
 /// Why a range test gave no result.
 #[derive(Debug, thiserror::Error)]
 pub enum LrFindError {
+    /// A setting is out of range (or the spec behind the test is).
     #[error(transparent)]
     Settings(#[from] SpecError),
+    /// No step's smoothed loss was finite; the value is the first step's loss.
     #[error("the loss was not finite at the first step ({0}): nothing to suggest")]
     NoFiniteLoss(f64),
+    /// The smoothed loss never fell below its first value, so there is no minimum to read.
     #[error("the smoothed loss never fell below its first value ({first:.4}) in {steps} steps up to lr {last_lr:.3e}: no bound to suggest (raise end_lr or steps, or check the model and data)")]
     NoDecrease {
+        /// The first finite smoothed loss.
         first: f64,
+        /// Steps recorded.
         steps: usize,
+        /// The learning rate of the last step recorded.
         last_lr: f64,
     },
+    /// A result file could not be written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The plot could not be drawn or written.
     #[error(transparent)]
     Plot(#[from] PlotError),
 }
@@ -180,6 +190,7 @@ pub struct LossTracker {
 }
 
 impl LossTracker {
+    /// An empty tracker with the settings' `smoothing` (β) and `divergence_factor`.
     pub fn new(smoothing: f64, divergence_factor: f64) -> Self {
         Self {
             smoothing,
@@ -331,8 +342,11 @@ pub fn lr_find<T: Task>(
 /// The files [`write_lr_find`] writes.
 #[derive(Clone, Debug)]
 pub struct LrFindFiles {
+    /// `lr_find.csv`: one `step,lr,loss,smoothed_loss` line per step.
     pub csv: PathBuf,
+    /// `lr_find.json`: settings, suggestion, the rule and the caller's config.
     pub json: PathBuf,
+    /// `lr_find.png`: the curve with the suggested bounds marked.
     pub plot: PathBuf,
     /// Whether `plot` was drawn; a plot that cannot be drawn (no font, say) is a warning, never a
     /// lost result.

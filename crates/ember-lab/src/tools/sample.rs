@@ -15,6 +15,7 @@ use crate::spec::{read_vocabulary, DecoderSpec};
 /// How to generate.
 #[derive(Clone, Debug)]
 pub struct SampleSettings {
+    /// The text the model continues (at least one character, in the run's vocabulary).
     pub prompt: String,
     /// Tokens to generate after the prompt.
     pub length: usize,
@@ -22,6 +23,7 @@ pub struct SampleSettings {
     pub temperature: f64,
     /// Draw only among the `k` most likely tokens.
     pub top_k: Option<usize>,
+    /// Seeds the draws, so the same settings give the same text.
     pub seed: u64,
 }
 

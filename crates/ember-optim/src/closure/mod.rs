@@ -138,6 +138,7 @@ pub trait ClosureOptimizer<M>: ClosureOptimizerClone<M> + Send {
 /// Boxed copies of closure optimizers, so that a trainer can keep the state it started from;
 /// implemented for every `Clone` one.
 pub trait ClosureOptimizerClone<M> {
+    /// A boxed copy of this optimizer, state included.
     fn clone_box(&self) -> Box<dyn ClosureOptimizer<M>>;
 }
 

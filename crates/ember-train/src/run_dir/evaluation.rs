@@ -36,9 +36,11 @@ impl std::fmt::Display for EvalSplit {
 /// classification; `bits_per_char`/`bits_per_byte` and `perplexity` for language modelling).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// The split evaluated: test or validation.
     pub split: EvalSplit,
     /// Mean loss per item (image, token).
     pub loss: f64,
+    /// The task's other metrics by name (`accuracy`, `perplexity`, …), flattened into the JSON.
     #[serde(flatten)]
     pub metrics: BTreeMap<String, f64>,
 }

@@ -28,6 +28,7 @@ pub enum RecordKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "RecordFile")]
 pub struct MetricsRecord {
+    /// A training log line or an evaluation.
     pub kind: RecordKind,
     /// Optimizer steps taken so far (1-based after the first step).
     pub step: u64,

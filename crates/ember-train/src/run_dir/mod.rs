@@ -20,7 +20,9 @@ use crate::atomic::write_atomically;
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {message}", path.display())]
 pub struct RunFileError {
+    /// The file at fault.
     pub path: PathBuf,
+    /// Why it cannot be read or written.
     pub message: String,
 }
 
@@ -51,10 +53,12 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// The run folder at `root` (nothing is created until a file is written).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The run folder itself.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -62,6 +66,7 @@ impl RunDir {
     pub fn config(&self) -> PathBuf {
         self.root.join("config.json")
     }
+    /// One JSON record per line: step logs and evaluations, appended as the run goes.
     pub fn metrics(&self) -> PathBuf {
         self.root.join("metrics.jsonl")
     }
@@ -69,6 +74,7 @@ impl RunDir {
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.json")
     }
+    /// The folder of the run's checkpoints (see [`CheckpointStore`](crate::CheckpointStore)).
     pub fn checkpoints(&self) -> PathBuf {
         self.root.join("checkpoints")
     }

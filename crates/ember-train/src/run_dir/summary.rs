@@ -9,6 +9,7 @@ use super::{EvalSplit, Evaluation, Selection};
 pub struct RunSummary {
     /// Rounds done (epochs for image classification).
     pub rounds: usize,
+    /// Optimizer steps taken.
     pub steps: u64,
     /// Mean training loss of the last round.
     pub final_train_loss: f64,
@@ -23,6 +24,7 @@ pub struct RunSummary {
     /// Mean training throughput (images or tokens per second) over the rounds run in this
     /// process, evaluation excluded.
     pub items_per_s: f64,
+    /// Trainable parameters of the model.
     pub num_params: usize,
     /// The round this process started from (0 unless resumed).
     pub resumed_from_round: usize,
@@ -86,6 +88,7 @@ struct LegacySummary {
 }
 
 impl SummaryFileIn {
+    /// The summary in today's layout (a legacy one converted) and the run's configuration.
     pub fn into_parts(self) -> Result<(RunSummary, serde_json::Value), serde_json::Error> {
         let summary = if self.summary.get("final_eval").is_some() {
             serde_json::from_value(self.summary)?

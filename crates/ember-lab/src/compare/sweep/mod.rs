@@ -59,9 +59,11 @@ pub enum TrialOutcome {
     Finished {
         /// The final validation value of the spec's selection metric (accuracy or loss).
         validation: f64,
+        /// The final validation loss (the tie-breaker between equal accuracies).
         validation_loss: f64,
         /// Wall time (s) and step at the end of the first epoch at or above the target accuracy.
         reached_target: Option<(f64, u64)>,
+        /// The trial's training wall time (evaluation included), seconds.
         wall_time_s: f64,
     },
     /// Its loss or an update stopped being finite.
@@ -73,17 +75,22 @@ pub enum TrialOutcome {
 /// One trial of one arm.
 #[derive(Clone, Debug, Serialize)]
 pub struct Trial {
+    /// Its position in the arm's trial order (its folder is `<arm>-t<index>`).
     pub index: usize,
+    /// The knobs it set (empty for an arm without a search space).
     pub setting: Setting,
     /// The peak learning rate it trained with (the sensitivity plot's x).
     pub lr: f64,
+    /// Finished (with its validation numbers), diverged or not trained yet.
     pub outcome: TrialOutcome,
 }
 
 /// An arm's trials and the setting they chose.
 #[derive(Clone, Debug, Serialize)]
 pub struct ArmSweep {
+    /// The arm's name.
     pub arm: String,
+    /// Every trial the arm's search plans, in trial order.
     pub trials: Vec<Trial>,
     /// Index into `trials` of the chosen one; `None` while no trial finished.
     pub chosen: Option<usize>,

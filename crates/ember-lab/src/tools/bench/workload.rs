@@ -63,10 +63,15 @@ impl BenchModel {
 
 /// A model on a device with [`FULL_DATA_BATCHES`] batches of generated CIFAR-shaped images.
 pub struct Workload {
+    /// Which model.
     pub kind: BenchModel,
+    /// The device, as chosen on the command line.
     pub choice: DeviceChoice,
+    /// The device itself (seeded with 0).
     pub device: Device,
+    /// The freshly initialised model.
     pub model: AnyClassifier,
+    /// Images per batch.
     pub batch_size: usize,
     /// Image classification of `FULL_DATA_BATCHES × batch_size` images on the device, with
     /// CIFAR's crop + flip augmentation as `ember train` uses on natural images: the full data of
@@ -75,6 +80,8 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// `kind` initialised on `choice`'s device, with its generated data in batches of
+    /// `batch_size`.
     pub fn new(choice: DeviceChoice, kind: BenchModel, batch_size: usize) -> anyhow::Result<Self> {
         let device = choice.device()?;
         device.seed(0);

@@ -34,22 +34,32 @@ pub use stages::{
 /// Why the study could not run or report.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {
+    /// A study setting is out of range.
     #[error("invalid study setting `{field}`: {message}")]
     Config {
+        /// The setting's name, e.g. `snrs` or `steps`.
         field: &'static str,
+        /// What is wrong with its value.
         message: String,
     },
+    /// The signal–noise data could not be generated.
     #[error(transparent)]
     Data(#[from] DataError),
+    /// The attention model's config is invalid.
     #[error(transparent)]
     Model(#[from] ModelConfigError),
+    /// An arm's optimizer is invalid or cannot be built.
     #[error(transparent)]
     Optimizer(#[from] SpecError),
+    /// A plot could not be drawn or written.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// A trace or report file could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
@@ -67,7 +77,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StudyError + '_ {
 pub struct StudyArm {
     /// Short name used in file names, legends and tables.
     pub name: String,
+    /// The optimizer and its hyper-parameters.
     pub optimizer: OptimizerSpec,
+    /// Its constant learning rate.
     pub lr: f64,
 }
 
@@ -135,6 +147,7 @@ pub struct SignGdStudyConfig {
     pub steps: usize,
     /// Seeds the data and the initial weights.
     pub seed: u64,
+    /// The optimizers run at every SNR (e.g. [`StudyArm::paper_arms`]).
     pub arms: Vec<StudyArm>,
 }
 
@@ -209,10 +222,15 @@ impl SignGdStudyConfig {
 /// One arm at one SNR: its trace and what was found in it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StudyRun {
+    /// The arm's name.
     pub arm: String,
+    /// The signal-to-noise ratio ‖μ‖/(σ_p √s) of its data.
     pub snr: f64,
+    /// Where each of the theory's four stages begins.
     pub stages: Stages,
+    /// How the training loss falls: exponential or power-law fits.
     pub loss_rate: LossRate,
+    /// Wall time of the arm's training and probing, seconds.
     pub wall_time_s: f64,
     /// Every step's summary (step 0 is the initialisation).
     pub trace: Vec<StepSummary>,

@@ -16,9 +16,13 @@ const LOSS_FLOOR: f64 = 1e-6;
 /// What the study keeps of one step: the probes reduced to the numbers the stages and plots use.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepSummary {
+    /// Updates made before the probes (0: the initial weights).
     pub step: usize,
+    /// Full-batch training loss.
     pub train_loss: f64,
+    /// Loss on the fresh test samples.
     pub test_loss: f64,
+    /// Accuracy on the test samples, a fraction (0..1).
     pub test_accuracy: f64,
     /// ⟨v, μ⟩.
     pub value_signal: f64,
