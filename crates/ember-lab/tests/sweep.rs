@@ -156,6 +156,19 @@ fn a_sweep_chooses_on_validation_and_reports_finals_on_test() {
     std::fs::rename(&runs, &moved).unwrap();
     let again = experiment.run(true).unwrap();
     assert_eq!(std::fs::read_to_string(&again.results).unwrap(), report);
+    // The kept runs were measured where the earlier report says: its commit and machine stay.
+    let results_json = out.join("results.json");
+    let mut earlier: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&results_json).unwrap()).unwrap();
+    earlier["commit"] = "abc1234".into();
+    earlier["machine"] = "Elsewhere CPU, 64 CPUs".into();
+    std::fs::write(&results_json, earlier.to_string()).unwrap();
+    let again = experiment.run(true).unwrap();
+    let rerendered = std::fs::read_to_string(&again.results).unwrap();
+    assert!(
+        rerendered.contains("(commit abc1234; Elsewhere CPU, 64 CPUs)"),
+        "{rerendered}"
+    );
     std::fs::rename(&moved, &runs).unwrap();
 
     // Run again: every trial and final run is skipped (nothing retrained, the diverged trial too).

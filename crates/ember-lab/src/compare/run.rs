@@ -106,6 +106,28 @@ impl Experiment<'_> {
         Ok(Some(sweeps))
     }
 
+    /// The commit and machine the report names: this process's, except when the report is
+    /// re-rendered from the runs kept beside an earlier one — those numbers were measured where
+    /// that report says, so its `results.json`'s commit and machine stay (a re-render on another
+    /// machine must not claim to have measured them, and re-renders stay identical).
+    fn provenance(&self) -> (String, String) {
+        let previous = || -> Option<(String, String)> {
+            let text = std::fs::read_to_string(self.out.join("results.json")).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            let field = |name: &str| json.get(name)?.as_str().map(str::to_string);
+            Some((field("commit")?, field("machine")?))
+        };
+        if self.runs_dir == archived_runs(self.out) {
+            if let Some(kept) = previous() {
+                return kept;
+            }
+        }
+        (
+            crate::report::provenance::commit(),
+            crate::report::provenance::machine(),
+        )
+    }
+
     /// `results.md`, `results.json`, the plots and the runs' small files, from the runs that
     /// finished.
     pub(super) fn write_report(
@@ -113,13 +135,8 @@ impl Experiment<'_> {
         spec: &CompareSpec,
         sweeps: Option<&[ArmSweep]>,
     ) -> anyhow::Result<Written> {
-        let results = collect_results(
-            spec,
-            self.runs_dir,
-            sweeps,
-            crate::report::provenance::commit(),
-            crate::report::provenance::machine(),
-        )?;
+        let (commit, machine) = self.provenance();
+        let results = collect_results(spec, self.runs_dir, sweeps, commit, machine)?;
         std::fs::create_dir_all(self.out)
             .with_context(|| format!("creating {}", self.out.display()))?;
         archive_runs(self.runs_dir, &spec.name, self.out)?;
