@@ -901,6 +901,29 @@ pending = "needs a model that does not exist yet"
         }
     }
 
+    /// The flags keep their own fallbacks (`--beta2` unset means 0.01, or 0.001 for rf-adamw);
+    /// they must be the spec tables' defaults, or `--optimizer X` and `{ name = "X" }` would train
+    /// different runs.
+    #[test]
+    fn every_optimizer_defaults_as_its_spec_table_does() {
+        use clap::{Parser, ValueEnum};
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: TrainFlags,
+        }
+        for name in OptimizerName::value_variants() {
+            let name = name.to_possible_value().unwrap();
+            let name = name.get_name();
+            let cli =
+                Cli::try_parse_from(["ember", "--optimizer", name, "--batch-size", "32"]).unwrap();
+            let from_flags = serde_json::to_value(cli.flags.run_spec().unwrap().optimizer).unwrap();
+            let from_table =
+                OptimizerSpec::named(name, 32).map(|s| serde_json::to_value(s).unwrap());
+            assert_eq!(Some(from_flags), from_table, "{name}");
+        }
+    }
+
     #[test]
     fn library_enums_are_read_by_their_config_names() {
         assert_eq!(
