@@ -95,6 +95,12 @@ impl OptimizerName {
         )
     }
 
+    /// The name `--optimizer` takes (`rf-rmsprop`).
+    fn flag_value(self) -> String {
+        self.to_possible_value()
+            .map_or_else(|| format!("{self:?}"), |v| v.get_name().to_string())
+    }
+
     /// Whether this optimizer reads --beta2, the root-free curvature step.
     fn reads_curvature_step(self) -> bool {
         matches!(
@@ -237,25 +243,16 @@ pub struct TrainFlags {
     /// [default: 5e-4 for sgd, 0.01 for adamw/rf-adamw, 0 otherwise].
     #[arg(long, allow_negative_numbers = true)]
     pub weight_decay: Option<f64>,
-    /// Adam/AdamW/Lion/RF-AdamW β1, the first moment's decay.
-    #[arg(
-        long,
-        alias = "beta1",
-        allow_negative_numbers = true,
-        default_value_t = 0.9
-    )]
-    pub beta_1: f64,
-    /// Adam/AdamW β2, the second moment's decay (not --beta2, the root-free curvature step).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.999)]
-    pub beta_2: f64,
-    /// Adam/AdamW ε (PyTorch's 1e-8; burn's own default is 1e-5).
-    #[arg(
-        long,
-        alias = "eps",
-        allow_negative_numbers = true,
-        default_value_t = 1e-8
-    )]
-    pub epsilon: f64,
+    /// Adam/AdamW/Lion/RF-AdamW β1, the first moment's decay [default: 0.9].
+    #[arg(long, alias = "beta1", allow_negative_numbers = true)]
+    pub beta_1: Option<f64>,
+    /// Adam/AdamW β2, the second moment's decay (not --beta2, the root-free curvature step)
+    /// [default: 0.999].
+    #[arg(long, allow_negative_numbers = true)]
+    pub beta_2: Option<f64>,
+    /// Adam/AdamW ε [default: 1e-8, PyTorch's; burn's own default is 1e-5].
+    #[arg(long, alias = "eps", allow_negative_numbers = true)]
+    pub epsilon: Option<f64>,
     /// Root-free methods and IF-Shampoo: β2, the curvature (factor) step size, their configs'
     /// `beta2` — a step, not Adam's decay (that is --beta-2) [default: 0.01, 0.001 for rf-adamw].
     #[arg(long, alias = "curvature-beta", allow_negative_numbers = true)]
@@ -419,13 +416,34 @@ impl TrainFlags {
         } else {
             self.optimizer
         };
+        // `--beta2` and `--beta-2` differ by a hyphen: a value the optimizer would not read is
+        // refused, naming the flag that was probably meant, rather than ignored.
+        use OptimizerName::{Adam, Adamw, Lion, RfAdamw};
         if self.beta2.is_some() && !stepper.reads_curvature_step() {
-            // `--beta2` and `--beta-2` differ by a hyphen: say so rather than ignore the value.
             bail!(
                 "--beta2 is the root-free curvature step of rf-rmsprop, rf-adagrad, rf-adamw and \
-                 if-shampoo; {:?} does not read it (Adam's second-moment decay is --beta-2)",
-                stepper
+                 if-shampoo; {} does not read it (Adam's second-moment decay is --beta-2)",
+                stepper.flag_value()
             );
+        }
+        for (flag, given, readers) in [
+            ("--beta-2", self.beta_2.is_some(), &[Adam, Adamw][..]),
+            ("--epsilon", self.epsilon.is_some(), &[Adam, Adamw][..]),
+            (
+                "--beta-1",
+                self.beta_1.is_some(),
+                &[Adam, Adamw, Lion, RfAdamw][..],
+            ),
+        ] {
+            if given && !readers.contains(&stepper) {
+                let readers: Vec<String> = readers.iter().map(|r| r.flag_value()).collect();
+                bail!(
+                    "{flag} is read by {} only; {} does not read it (the root-free curvature step \
+                     is --beta2)",
+                    readers.join(", "),
+                    stepper.flag_value()
+                );
+            }
         }
         if !self.optimizer.is_closure() {
             return Ok(self.per_parameter_spec(self.optimizer));
@@ -479,7 +497,11 @@ impl TrainFlags {
 
     /// The spec of per-parameter optimizer `name` from this invocation's knobs.
     fn per_parameter_spec(&self, name: OptimizerName) -> OptimizerSpec {
-        let (beta_1, beta_2, epsilon) = (self.beta_1, self.beta_2, self.epsilon);
+        let (beta_1, beta_2, epsilon) = (
+            self.beta_1.unwrap_or(0.9),
+            self.beta_2.unwrap_or(0.999),
+            self.epsilon.unwrap_or(1e-8),
+        );
         match name {
             OptimizerName::Sgd => OptimizerSpec::Sgd {
                 momentum: self.momentum,
@@ -881,23 +903,39 @@ pending = "needs a model that does not exist yet"
     }
 
     #[test]
-    fn the_root_free_beta2_is_refused_where_nothing_reads_it() {
+    fn a_beta_the_optimizer_does_not_read_is_refused_naming_the_other_spelling() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
             flags: TrainFlags,
         }
-        for flags in [
-            "--optimizer adam --beta2 0.999",
-            "--optimizer sam --base-optimizer sgd --beta2 0.1",
-        ] {
+        let cases = [
+            ("--optimizer adam --beta2 0.999", "--beta-2"),
+            (
+                "--optimizer sam --base-optimizer sgd --beta2 0.1",
+                "--beta-2",
+            ),
+            ("--optimizer rf-rmsprop --beta-2 0.1", "--beta2"),
+            ("--optimizer if-shampoo --epsilon 1e-6", "--beta2"),
+            ("--optimizer sgd --beta-1 0.8", "--beta2"),
+        ];
+        for (flags, other) in cases {
             let cli = Cli::try_parse_from(format!("ember {flags}").split_whitespace()).unwrap();
             let err = cli.flags.run_spec().unwrap_err().to_string();
             assert!(
-                err.contains("--beta-2") && err.contains("does not read it"),
+                err.contains(other) && err.contains("does not read it"),
                 "{flags}: {err}"
             );
+        }
+        // Where they are read, both spellings work.
+        for flags in [
+            "--optimizer rf-adamw --beta-1 0.8 --beta2 0.01",
+            "--optimizer lion --beta-1 0.95",
+            "--optimizer sam --base-optimizer adamw --beta-2 0.99 --epsilon 1e-6",
+        ] {
+            let cli = Cli::try_parse_from(format!("ember {flags}").split_whitespace()).unwrap();
+            assert!(cli.flags.run_spec().is_ok(), "{flags}");
         }
     }
 
