@@ -1,0 +1,44 @@
+//! Ember's CPU kernels for burn 0.22's `flex` backend, where burn's own are SmallCnn's bottleneck:
+//! 2-D convolution (forward, input and weight gradients) as whole-image GEMMs over one im2col
+//! layout spread over the threads, and BatchNorm's training forward and backward fused into two
+//! passes each.
+//!
+//! They plug in below burn's tensor API: [`ops`] has burn's signatures and [`nn`] runs burn's own
+//! `Conv2d` and `BatchNorm` modules. On a flex device (with or without autodiff) the kernels run;
+//! on every other device (wgpu, ndarray, …) and for what the kernels do not cover (groups,
+//! dilation, other float types) the same call is burn's op. A model switches by calling
+//! `ember_kernels::nn::conv2d(&self.conv, x)` where it called `self.conv.forward(x)`:
+//!
+//! ```
+//! use burn::nn::conv::Conv2dConfig;
+//! use burn::nn::{BatchNormConfig, PaddingConfig2d};
+//! use burn::prelude::*;
+//!
+//! let device = Device::flex().autodiff();
+//! let conv = Conv2dConfig::new([3, 8], [3, 3])
+//!     .with_padding(PaddingConfig2d::Same)
+//!     .init(&device);
+//! let norm = BatchNormConfig::new(8).init(&device);
+//! let images = Tensor::<4>::ones([2, 3, 9, 9], &device);
+//!
+//! let x = ember_kernels::nn::conv2d(&conv, images.clone());
+//! let y = ember_kernels::nn::batch_norm(&norm, x);
+//! assert_eq!(y.dims(), [2, 8, 9, 9]);
+//! # let reference = norm.forward(conv.forward(images));
+//! # y.into_data().assert_approx_eq::<f32>(&reference.into_data(), Default::default());
+//! ```
+//!
+//! Results are deterministic: every sum runs in a fixed order that does not depend on the number
+//! of threads, so one machine gives the same bits for the same inputs.
+
+pub mod allocator;
+#[cfg(feature = "flex")]
+mod batch_norm;
+#[cfg(feature = "flex")]
+mod conv2d;
+#[cfg(feature = "flex")]
+mod flex;
+#[cfg(feature = "flex")]
+mod gemm;
+pub mod nn;
+pub mod ops;

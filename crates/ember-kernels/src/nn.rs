@@ -1,0 +1,78 @@
+//! burn's `Conv2d` and `BatchNorm` modules run on Ember's kernels: call these where a model calls
+//! the modules' `forward`. Parameters, record keys and checkpoints stay burn's.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::Tensor;
+
+/// `conv.forward(input)`, through [`crate::ops::conv2d`].
+pub fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = input.dims();
+    let padding = [
+        padding_pair(
+            &conv.padding,
+            0,
+            height,
+            conv.kernel_size[0],
+            conv.stride[0],
+        ),
+        padding_pair(&conv.padding, 1, width, conv.kernel_size[1], conv.stride[1]),
+    ];
+    let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+    crate::ops::conv2d(
+        input,
+        conv.weight.val(),
+        conv.bias.as_ref().map(|bias| bias.val()),
+        options,
+    )
+}
+
+/// The `(begin, end)` padding burn's `Conv2d` applies along `axis` (0 height, 1 width).
+fn padding_pair(
+    padding: &PaddingConfig2d,
+    axis: usize,
+    size: usize,
+    kernel: usize,
+    stride: usize,
+) -> (usize, usize) {
+    match *padding {
+        PaddingConfig2d::Valid => (0, 0),
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)][axis],
+        PaddingConfig2d::Same => {
+            // burn's rule: the smallest total padding giving ceil(size / stride) outputs, the
+            // odd one after.
+            let outputs = size.div_ceil(stride);
+            let total = if outputs > 0 {
+                ((outputs - 1) * stride + kernel).saturating_sub(size)
+            } else {
+                0
+            };
+            (total / 2, total - total / 2)
+        }
+    }
+}
+
+/// `norm.forward(input)`: in training (an autodiff device and the layer not frozen) through
+/// [`crate::ops::batch_norm_train`], folding the batch statistics into the running ones exactly as
+/// burn's `BatchNorm` does; otherwise burn's own inference forward.
+pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<D> {
+    if !(input.device().is_autodiff() && norm.training.is_enabled()) {
+        return norm.forward(input);
+    }
+    let device = input.device();
+    let result =
+        crate::ops::batch_norm_train(input, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    let momentum = norm.momentum;
+    let running_mean = norm.running_mean.value_sync().to_device(&device);
+    let running_var = norm.running_var.value_sync().to_device(&device);
+    let running_mean = running_mean
+        .mul_scalar(1.0 - momentum)
+        .add(result.mean.detach().mul_scalar(momentum));
+    let running_var = running_var
+        .mul_scalar(1.0 - momentum)
+        .add(result.variance.detach().mul_scalar(momentum));
+    norm.running_mean.update(running_mean.detach());
+    norm.running_var.update(running_var.detach());
+    result.output
+}
