@@ -179,8 +179,25 @@ impl SmallCnn {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = ember_kernels::nn::conv2d(&self.conv, x);
         self.activation
-            .forward(self.norm.forward(self.conv.forward(x)))
+            .forward(ember_kernels::nn::batch_norm(&self.norm, x))
+    }
+}
+
+impl SmallCnnLayer {
+    /// The layer on a batch of feature maps, as [`SmallCnn`] runs it (conv and BatchNorm on
+    /// Ember's CPU kernels where the device is flex); `None` for the head, which takes the pooled
+    /// features flattened.
+    pub fn forward_maps(&self, x: Tensor<4>) -> Option<Tensor<4>> {
+        match self {
+            Self::Conv(conv) => Some(ember_kernels::nn::conv2d(conv, x)),
+            Self::Norm(norm) => Some(ember_kernels::nn::batch_norm(norm, x)),
+            Self::Relu(relu) => Some(relu.forward(x)),
+            Self::Pool(pool) => Some(pool.forward(x)),
+            Self::GlobalPool(pool) => Some(pool.forward(x)),
+            Self::Head(_) => None,
+        }
     }
 }
 
@@ -240,10 +257,10 @@ mod tests {
         let (mut image, mut flat) = (Some(x), None);
         for (_, layer) in &layers {
             match layer {
-                SmallCnnLayer::Conv(l) => image = image.map(|x| l.forward(x)),
-                SmallCnnLayer::Norm(l) => image = image.map(|x| l.forward(x)),
-                SmallCnnLayer::Relu(l) => image = image.map(|x| l.forward(x)),
-                SmallCnnLayer::Pool(l) => image = image.map(|x| l.forward(x)),
+                SmallCnnLayer::Conv(_)
+                | SmallCnnLayer::Norm(_)
+                | SmallCnnLayer::Relu(_)
+                | SmallCnnLayer::Pool(_) => image = image.map(|x| layer.forward_maps(x).unwrap()),
                 SmallCnnLayer::GlobalPool(l) => {
                     flat = image.take().map(|x| l.forward(x).flatten::<2>(1, 3))
                 }

@@ -67,6 +67,8 @@ const DEFAULT_LOG_FILTER: &str =
 fn main() -> std::process::ExitCode {
     // First, before any thread or GPU device exists.
     ensure_xdg_runtime_dir();
+    // Freed tensor buffers stay in the process for the next step instead of being mapped anew.
+    ember_kernels::allocator::reuse_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

@@ -192,14 +192,15 @@ impl Layer {
     fn forward(&self, x: Activation) -> Activation {
         use SmallCnnLayer as L;
         match (self, x) {
-            (Self::Model(L::Conv(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Model(L::Norm(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Model(L::Relu(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
-            (Self::Model(L::Pool(l)), Activation::Image(x)) => Activation::Image(l.forward(x)),
             (Self::Model(L::GlobalPool(l)), Activation::Image(x)) => {
                 Activation::Flat(l.forward(x).flatten::<2>(1, 3))
             }
             (Self::Model(L::Head(l)), Activation::Flat(x)) => Activation::Flat(l.forward(x)),
+            // As SmallCnn runs them: conv and BatchNorm on Ember's kernels where the device is flex.
+            (Self::Model(l), Activation::Image(x)) => match l.forward_maps(x) {
+                Some(y) => Activation::Image(y),
+                None => unreachable!("only the head takes flat features"),
+            },
             (Self::Loss(loss), Activation::Flat(x)) => {
                 let (l, targets) = loss.as_ref();
                 Activation::Scalar(l.forward(x, targets.clone()))
