@@ -1,11 +1,13 @@
-"""PyTorch's CPU training step of Ember's SmallCnn, timed part by part, as the reference that
-Ember's own per-part profile (same protocol, in Rust) is read against.
+"""PyTorch's CPU training step of Ember's SmallCnn or TwoLayerTransformer (--model), timed part by
+part, as the reference that Ember's own per-part profile (same protocol, in Rust) is read against.
 
 Protocol (the Rust side follows it literally, so the two tables line up row by row):
-- Each layer is timed on its own: x = randn(input shape) (requires grad, except conv1's, the
-  network input), a fixed upstream gradient g = randn(output shape); one rep times the forward
-  y = layer(x) and, separately, the backward (y * g).sum().backward() (the loss: y.backward());
-  the grads of x and of the layer's parameters are set to None between reps, outside the timing.
+- Each layer is timed on its own: x = randn(input shape) (requires grad, except for the first
+  part's, the network input), a fixed upstream gradient g = randn(output shape); one rep times the
+  forward y = layer(x) and, separately, the backward (y * g).sum().backward() (the loss:
+  y.backward()); the grads of x and of the layer's parameters are set to None between reps,
+  outside the timing (a parameter-free first part, patchify, has no backward: 0). A part with several inputs or outputs (attention's projections, its two
+  matmuls, a residual add) takes one random tensor per input and sums (y_i * g_i) over outputs.
 - The whole step (model, cross-entropy, backward, Adam lr 1e-3 step, zero_grad) on one fixed
   random batch, with its forward + loss, backward and update timed separately and the whole step
   (including zero_grad) end to end, in the same rep.
@@ -26,7 +28,8 @@ from torch.nn import functional as F
 
 PROFILED_STEPS = 5
 TOP_OPS = 15
-PARAMETERS = 288_746
+PARAMETERS = {"small-cnn": 288_746, "transformer": 75_082}
+NAMES = {"small-cnn": "SmallCnn", "transformer": "TwoLayerTransformer"}
 
 
 class CrossEntropy(nn.Module):
@@ -63,15 +66,136 @@ def small_cnn_parts(labels, widths=(32, 64, 128), classes=10):
     return parts
 
 
+class Fn(nn.Module):
+    """A parameter-free part: `fn` applied to the part's inputs."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+class AttentionProjections(nn.Module):
+    """Query, key and value projections, each split into heads: [B, N, D] -> 3 x [B, H, N, D/H],
+    as burn's MultiHeadAttention (separate linears, reshape, swap of axes 1 and 2)."""
+
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.query, self.key, self.value = (nn.Linear(dim, dim) for _ in range(3))
+
+    def forward(self, x):
+        b, n, d = x.shape
+        return tuple(
+            linear(x).reshape(b, n, self.heads, d // self.heads).transpose(1, 2)
+            for linear in (self.query, self.key, self.value)
+        )
+
+
+class Tokens(nn.Module):
+    """The class token prepended to the patch embeddings, then the learned positions added."""
+
+    def __init__(self, patches, dim):
+        super().__init__()
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.positions = nn.Parameter(torch.randn(1, patches + 1, dim) * 0.02)
+
+    def forward(self, x):
+        class_token = self.class_token.expand(x.shape[0], -1, -1)
+        return torch.cat([class_token, x], dim=1) + self.positions
+
+
+def patchify(images, patch=4):
+    """[B, C, H, W] -> [B, (H/p)(W/p), C p p], patches row by row (Ember's `patchify`)."""
+    b, c, h, w = images.shape
+    x = images.reshape(b, c, h // patch, patch, w // patch, patch).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(b, (h // patch) * (w // patch), c * patch * patch)
+
+
+def transformer_parts(labels, dim=64, heads=4, mlp=128, blocks=2, classes=10, patch=4):
+    """Ember's TwoLayerTransformer (its defaults on 3x32x32 images) as named parts in forward
+    order, each part a module over a tuple of inputs; `wiring` says which earlier outputs feed
+    each part (the residual adds read the block's input). Pre-norm blocks; exact GELU; the head
+    reads the class token."""
+    scale = (dim // heads) ** 0.5
+    parts = [
+        ("patchify", "patchify", Fn(lambda x: patchify(x, patch))),
+        ("embed", "linear", nn.Linear(3 * patch * patch, dim)),
+        ("tokens", "tokens", Tokens((32 // patch) ** 2, dim)),
+    ]
+    for b in range(1, blocks + 1):
+        parts += [
+            (f"norm{b}a", "layernorm", nn.LayerNorm(dim)),
+            (f"qkv{b}", "attn-proj", AttentionProjections(dim, heads)),
+            (f"scores{b}", "attn-matmul", Fn(lambda q, k: q @ k.transpose(2, 3) / scale)),
+            (f"softmax{b}", "softmax", Fn(lambda s: torch.softmax(s, dim=3))),
+            (f"context{b}", "attn-matmul", Fn(
+                lambda w, v: (w @ v).transpose(1, 2).reshape(w.shape[0], w.shape[2], dim))),
+            (f"out{b}", "attn-proj", nn.Linear(dim, dim)),
+            (f"residual{b}a", "residual", Fn(lambda x, y: x + y)),
+            (f"norm{b}b", "layernorm", nn.LayerNorm(dim)),
+            (f"mlp_in{b}", "mlp", nn.Linear(dim, mlp)),
+            (f"gelu{b}", "gelu", nn.GELU()),
+            (f"mlp_out{b}", "mlp", nn.Linear(mlp, dim)),
+            (f"residual{b}b", "residual", Fn(lambda x, y: x + y)),
+        ]
+    parts += [
+        ("norm", "layernorm", nn.LayerNorm(dim)),
+        ("head", "linear", nn.Sequential(Fn(lambda x: x[:, 0]), nn.Linear(dim, classes))),
+        ("loss", "loss", CrossEntropy(labels)),
+    ]
+    return parts
+
+
+class Chain(nn.Module):
+    """The parts run in order as one model, the wiring of `run_parts` included."""
+
+    def __init__(self, parts):
+        super().__init__()
+        self.names = [name for name, _, _ in parts]
+        self.parts = nn.ModuleList(module for _, _, module in parts)
+
+    def forward(self, x):
+        return run_parts(self.names, self.parts, x)[-1][1][0]
+
+
+def run_parts(names, modules, x):
+    """Runs the parts in order; returns (inputs, outputs) of each, both tuples. The scores part
+    reads q and k, the context part the weights and v, a residual add the block's input (or the
+    first residual's sum) and the branch."""
+    record, block_input, value = [], None, None
+    current = (x,)
+    for name, module in zip(names, modules):
+        if name.startswith("norm") and name.endswith("a"):
+            block_input = current[0]
+        if name.startswith("residual"):
+            inputs = (block_input, current[0])
+        elif name.startswith("scores"):
+            inputs = current[:2]
+        elif name.startswith("context"):
+            inputs = (current[0], value)
+        else:
+            inputs = current
+        out = module(*inputs)
+        out = out if isinstance(out, tuple) else (out,)
+        if name.startswith("qkv"):
+            value = out[2]
+        if name.startswith("residual") and name.endswith("a"):
+            block_input = out[0]
+        record.append((inputs, out))
+        current = out
+    return record
+
+
 def part_shapes(parts, batch_size):
-    """Input and output shape of every part, found by pushing one batch through them."""
-    shapes, x = [], torch.zeros(batch_size, 3, 32, 32)
+    """Input and output shapes (lists of shapes) of every part, from one batch pushed through."""
+    names = [name for name, _, _ in parts]
+    modules = [module for _, _, module in parts]
     with torch.no_grad():
-        for _, _, module in parts:
-            y = module(x)
-            shapes.append((list(x.shape), list(y.shape)))
-            x = y
-    return shapes
+        record = run_parts(names, modules, torch.zeros(batch_size, 3, 32, 32))
+    return [([list(t.shape) for t in i], [list(t.shape) for t in o]) for i, o in record]
 
 
 def median_ms(times):
@@ -79,21 +203,25 @@ def median_ms(times):
     return statistics.median(times) * 1e3
 
 
-def time_part(name, module, in_shape, out_shape, reps, warmup):
-    """Median forward and backward time of one part on a random input, per the protocol above."""
-    x = torch.randn(in_shape).requires_grad_(name != "conv1")
-    g = None if name == "loss" else torch.randn(out_shape)
+def time_part(name, module, in_shapes, out_shapes, first, reps, warmup):
+    """Median forward and backward time of one part on random inputs, per the protocol above."""
+    xs = [torch.randn(shape).requires_grad_(not first) for shape in in_shapes]
+    gs = None if name == "loss" else [torch.randn(shape) for shape in out_shapes]
     forward, backward = [], []
     for rep in range(warmup + reps):
         start = time.perf_counter()
-        y = module(x)
+        ys = module(*xs)
         middle = time.perf_counter()
-        if g is None:
-            y.backward()
+        ys = ys if isinstance(ys, tuple) else (ys,)
+        if not ys[0].requires_grad:
+            pass  # a parameter-free first part (patchify): nothing to differentiate
+        elif gs is None:
+            ys[0].backward()
         else:
-            (y * g).sum().backward()
+            sum((y * g).sum() for y, g in zip(ys, gs)).backward()
         end = time.perf_counter()
-        x.grad = None
+        for x in xs:
+            x.grad = None
         for p in module.parameters():
             p.grad = None
         if rep >= warmup:
@@ -146,7 +274,7 @@ def profiler_top_ops(model, optimizer, images, labels):
 def markdown(result):
     """The per-part table, the per-kind sums and the sum of parts against the measured step."""
     lines = [
-        f"SmallCnn ({result['parameters']:,} parameters), batch {result['batch_size']}, "
+        f"{result['model']} ({result['parameters']:,} parameters), batch {result['batch_size']}, "
         f"{result['framework']}, {result['threads']} threads, median of {result['reps']} reps "
         f"after {result['warmup']} warm-up reps\n",
         "| layer | kind | input | output | forward ms | backward ms | total ms |",
@@ -191,6 +319,7 @@ def markdown(result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=sorted(PARAMETERS), default="small-cnn")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
@@ -201,25 +330,28 @@ def main():
     torch.manual_seed(0)
 
     labels = torch.randint(0, 10, (args.batch_size,))
-    parts = small_cnn_parts(labels)
-    model = nn.Sequential(*(module for name, _, module in parts if name != "loss")).train()
+    make_parts = small_cnn_parts if args.model == "small-cnn" else transformer_parts
+    parts = make_parts(labels)
+    model = Chain([p for p in parts if p[0] != "loss"]).train()
     parameters = sum(p.numel() for p in model.parameters())
-    assert parameters == PARAMETERS, f"SmallCnn has {parameters} parameters, not {PARAMETERS}"
+    expected = PARAMETERS[args.model]
+    assert parameters == expected, f"{args.model} has {parameters} parameters, not {expected}"
 
     rows = []
     shapes = part_shapes(parts, args.batch_size)
-    for (name, kind, module), (in_shape, out_shape) in zip(parts, shapes):
+    for index, ((name, kind, module), (in_shapes, out_shapes)) in enumerate(zip(parts, shapes)):
         forward_ms, backward_ms = time_part(
-            name, module, in_shape, out_shape, args.reps, args.warmup
+            name, module, in_shapes, out_shapes, index == 0, args.reps, args.warmup
         )
         rows.append(
-            {"layer": name, "kind": kind, "input": in_shape, "output": out_shape,
+            {"layer": name, "kind": kind, "input": in_shapes[0], "output": out_shapes[0],
              "forward_ms": forward_ms, "backward_ms": backward_ms}
         )
 
     images = torch.randn(args.batch_size, 3, 32, 32)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     result = {
+        "model": NAMES[args.model],
         "framework": f"torch {torch.__version__}",
         "threads": args.threads,
         "batch_size": args.batch_size,

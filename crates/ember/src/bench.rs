@@ -19,8 +19,9 @@ pub enum BenchCommand {
     Optimizers(OptimizerArgs),
     /// Both of the above on each device, written as JSON and Markdown (e.g. experiments/bench.md).
     Report(ReportArgs),
-    /// SmallCnn's training step layer by layer (forward and backward of each part, the whole
-    /// step's phases), beside PyTorch's profile of the same model when given one
+    /// A model's training step part by part (SmallCnn's layers, or the transformer's down to
+    /// attention's matmuls and softmax: forward and backward of each, the whole step's phases),
+    /// beside PyTorch's profile of the same model when given one
     /// (experiments/cpu-profile/run_torch.sh writes it).
     Profile(ProfileArgs),
 }
@@ -30,6 +31,9 @@ pub struct ProfileArgs {
     /// Device to profile on.
     #[arg(long, default_value = "flex")]
     pub device: String,
+    /// Model whose training step is profiled: small-cnn or transformer.
+    #[arg(long, default_value = "small-cnn", value_parser = crate::flags::by_name::<BenchModel>)]
+    pub model: BenchModel,
     /// Images per batch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
@@ -186,6 +190,7 @@ fn profile(args: &ProfileArgs) -> anyhow::Result<()> {
         Some(path) => bench::profile::read_profile(path)?,
         None => bench::profile::profile(&bench::profile::ProfileSettings {
             device: args.device.parse()?,
+            model: args.model,
             batch_size: args.batch_size,
             reps: args.reps,
             warmup: args.warmup,

@@ -644,6 +644,51 @@ fn bench_profile_times_every_layer_and_reads_torch_beside_it() {
 }
 
 #[test]
+fn bench_profile_splits_the_transformer_into_attention_parts_named_as_in_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("ember.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(["bench", "profile", "--model", "transformer", "--batch-size", "2"])
+        .args(["--reps", "1", "--warmup", "0", "--json"])
+        .arg(&json)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("ember runs");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ember: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(ember["model"], "TwoLayerTransformer");
+    let parts = ember["parts"].as_array().unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p["layer"].as_str().unwrap()).collect();
+    let block = |b: usize| {
+        ["norm{}a", "qkv{}", "scores{}", "softmax{}", "context{}", "out{}", "residual{}a"]
+            .into_iter()
+            .chain(["norm{}b", "mlp_in{}", "gelu{}", "mlp_out{}", "residual{}b"])
+            .map(move |n| n.replace("{}", &b.to_string()))
+    };
+    let expected: Vec<String> = ["patchify", "embed", "tokens"]
+        .into_iter()
+        .map(String::from)
+        .chain(block(1))
+        .chain(block(2))
+        .chain(["norm", "head", "loss"].into_iter().map(String::from))
+        .collect();
+    assert_eq!(names, expected);
+    let shape = |name: &str, field: &str| {
+        let part = parts.iter().find(|p| p["layer"] == name).unwrap();
+        part[field].clone()
+    };
+    // 64 patches of 4×4×3 and a class token; 4 heads of 16.
+    assert_eq!(shape("embed", "input"), serde_json::json!([2, 64, 48]));
+    assert_eq!(shape("qkv1", "output"), serde_json::json!([2, 4, 65, 16]));
+    assert_eq!(shape("scores2", "output"), serde_json::json!([2, 4, 65, 65]));
+    assert_eq!(shape("context1", "output"), serde_json::json!([2, 65, 64]));
+    assert_eq!(shape("gelu1", "input"), serde_json::json!([2, 65, 128]));
+    assert_eq!(shape("loss", "output"), serde_json::json!([]));
+    assert!(ember["step"]["images_per_s"].as_f64().unwrap() > 0.0);
+    assert!(ember["batch_assembly_ms"].is_null());
+}
+
+#[test]
 fn study_signgd_writes_traces_plots_and_results_and_refuses_a_bad_snr() {
     let dir = tempfile::tempdir().unwrap();
     let (out_dir, traces) = (dir.path().join("out"), dir.path().join("traces"));

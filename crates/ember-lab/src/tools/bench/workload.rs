@@ -45,18 +45,18 @@ impl BenchModel {
         }
     }
 
-    fn init(self, device: &Device) -> anyhow::Result<AnyClassifier> {
+    pub(crate) fn init(self, device: &Device) -> anyhow::Result<AnyClassifier> {
         Ok(match self {
             BenchModel::SmallCnn => Self::small_cnn().init(device)?.into(),
             BenchModel::Transformer => Self::transformer().init(device)?.into(),
         })
     }
 
-    fn small_cnn() -> SmallCnnConfig {
+    pub(crate) fn small_cnn() -> SmallCnnConfig {
         SmallCnnConfig::new(CHANNELS, CLASSES)
     }
 
-    fn transformer() -> TwoLayerTransformerConfig {
+    pub(crate) fn transformer() -> TwoLayerTransformerConfig {
         TwoLayerTransformerConfig::new(CHANNELS, SIDE, SIDE, CLASSES)
     }
 }
