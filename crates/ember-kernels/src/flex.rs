@@ -7,11 +7,12 @@
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, BackendTypes, Flex};
 use burn::tensor::{Shape, Tensor, TensorData};
 
+use crate::activation::{gelu_backward, gelu_forward, softmax_backward, softmax_forward};
 use crate::batch_norm::{batch_norm_backward, batch_norm_forward, NormGeometry};
 use crate::conv2d::{conv2d_backward, conv2d_forward, ConvGeometry};
 
@@ -244,5 +245,87 @@ impl Backward<Flex, 3> for BatchNormNode {
         if let Some(node) = node_beta {
             grads.register::<Flex>(node.id, flex_tensor(dbeta, channels));
         }
+    }
+}
+
+/// `f` applied to the values of `x` (one output of `x`'s shape), with `node` recording it for
+/// autodiff on `Autodiff<Flex>`: the node's state is what `state` makes of `(x, y)`. `None` if
+/// `x` is on another backend.
+fn try_elementwise<const D: usize, N>(
+    x: &Tensor<D>,
+    f: impl FnOnce(&[f32]) -> Vec<f32>,
+    node: N,
+    state: impl FnOnce(FlexTensor, FlexTensor) -> N::State,
+) -> Option<Tensor<D>>
+where
+    N: Backward<Flex, 1>,
+{
+    match OnFlex::of(x)? {
+        OnFlex::Plain(x) => {
+            let x = contiguous(x);
+            let y = flex_tensor(f(values(&x)), shape_of(&x));
+            Some(Tensor::from_primitive::<Flex>(y))
+        }
+        OnFlex::Tracked(tracked) => {
+            let x = contiguous(tracked.primitive().clone());
+            let y = flex_tensor(f(values(&x)), shape_of(&x));
+            let y = match node
+                .prepare::<NoCheckpointing>([tracked.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state(x, y.clone()), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Some(Tensor::from_primitive::<AutodiffFlex>(y))
+        }
+    }
+}
+
+/// GELU on flex; `None` on another backend.
+pub(crate) fn try_gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
+    try_elementwise(x, gelu_forward, GeluNode, |x, _| x)
+}
+
+/// GELU's node: keeps its input.
+#[derive(Debug)]
+struct GeluNode;
+
+impl Backward<Flex, 1> for GeluNode {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let dy = contiguous(dy);
+            flex_tensor(gelu_backward(values(&x), values(&dy)), shape_of(&x))
+        });
+    }
+}
+
+/// Softmax over the last axis on flex; `None` on another backend.
+pub(crate) fn try_softmax_last<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
+    let row = *x.dims().last()?;
+    try_elementwise(
+        x,
+        |x| softmax_forward(x, row),
+        SoftmaxNode,
+        move |_, y| (y, row),
+    )
+}
+
+/// The softmax's node: keeps its output and row length.
+#[derive(Debug)]
+struct SoftmaxNode;
+
+impl Backward<Flex, 1> for SoftmaxNode {
+    type State = (FlexTensor, usize);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (y, row) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let dy = contiguous(dy);
+            flex_tensor(softmax_backward(values(&y), values(&dy), row), shape_of(&y))
+        });
     }
 }

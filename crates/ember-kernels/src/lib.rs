@@ -31,6 +31,8 @@
 //! Results are deterministic: every sum runs in a fixed order that does not depend on the number
 //! of threads, so one machine gives the same bits for the same inputs.
 
+#[cfg(feature = "flex")]
+mod activation;
 pub mod allocator;
 #[cfg(feature = "flex")]
 mod batch_norm;
@@ -42,3 +44,5 @@ mod flex;
 mod gemm;
 pub mod nn;
 pub mod ops;
+#[cfg(feature = "flex")]
+mod simd;

@@ -1,10 +1,11 @@
 //! burn's `Conv2d` and `BatchNorm` modules run on Ember's kernels: call these where a model calls
 //! the modules' `forward`. Parameters, record keys and checkpoints stay burn's.
 
+use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, PaddingConfig2d};
+use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::Tensor;
+use burn::tensor::{Bool, Tensor};
 
 /// `conv.forward(input)`, through [`crate::ops::conv2d`].
 pub fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
@@ -75,4 +76,44 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<
     norm.running_mean.update(running_mean.detach());
     norm.running_var.update(running_var.detach());
     result.output
+}
+
+/// `mha.forward(MhaInput::self_attn(x))` (with `mask_attn` applied if given), returning the context:
+/// burn's computation step for step (projections split into heads, `q·kᵀ/√d_k`, mask, softmax,
+/// dropout, `w·v`, heads merged, output projection) with the softmax on Ember's kernel. A layer
+/// with `quiet_softmax` runs burn's own forward.
+pub fn self_attention(
+    mha: &MultiHeadAttention,
+    x: Tensor<3>,
+    mask_attn: Option<Tensor<3, Bool>>,
+) -> Tensor<3> {
+    if mha.quiet_softmax {
+        let input = MhaInput::self_attn(x);
+        let input = match mask_attn {
+            Some(mask) => input.mask_attn(mask),
+            None => input,
+        };
+        return mha.forward(input).context;
+    }
+    let [batch, tokens, d_model] = x.dims();
+    let heads = |linear: &Linear| {
+        linear
+            .forward(x.clone())
+            .reshape([batch, tokens, mha.n_heads, mha.d_k])
+            .swap_dims(1, 2)
+    };
+    let (query, key, value) = (heads(&mha.query), heads(&mha.key), heads(&mha.value));
+    let mut scores = query
+        .matmul(key.transpose())
+        .div_scalar((mha.d_k as f32).sqrt());
+    if let Some(mask) = mask_attn {
+        let [mask_batch, rows, columns] = mask.dims();
+        scores = scores.mask_fill(mask.reshape([mask_batch, 1, rows, columns]), mha.min_float);
+    }
+    let weights = mha.dropout.forward(crate::ops::softmax(scores, 3));
+    let context = weights
+        .matmul(value)
+        .swap_dims(1, 2)
+        .reshape([batch, tokens, d_model]);
+    mha.output.forward(context)
 }

@@ -89,3 +89,27 @@ fn kernel_batch_norm_train<const D: usize>(
     };
     flex::try_batch_norm_train(input, gamma, beta, epsilon, geometry)
 }
+
+/// [`burn::tensor::activation::gelu`] (exact, erf-based), on Ember's one-pass kernel where `x` is
+/// an f32 flex tensor; burn's op otherwise.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if x.dtype() == DType::F32 {
+        if let Some(y) = flex::try_gelu(&x) {
+            return y;
+        }
+    }
+    burn::tensor::activation::gelu(x)
+}
+
+/// [`burn::tensor::activation::softmax`] along `dim`, on Ember's one-pass kernel where `dim` is
+/// the last axis and `x` an f32 flex tensor; burn's op otherwise.
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if dim + 1 == D && x.dtype() == DType::F32 {
+        if let Some(y) = flex::try_softmax_last(&x) {
+            return y;
+        }
+    }
+    burn::tensor::activation::softmax(x, dim)
+}

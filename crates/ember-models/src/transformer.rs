@@ -1,5 +1,5 @@
 use burn::module::Param;
-use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{Gelu, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
@@ -68,6 +68,8 @@ pub struct EncoderBlock {
     attention: MultiHeadAttention,
     mlp_norm: LayerNorm,
     mlp_in: Linear,
+    /// GELU, kept as the module's description; the forward applies it through
+    /// `ember_kernels::ops::gelu` (the same function, on Ember's kernel where the device is flex).
     activation: Gelu,
     mlp_out: Linear,
 }
@@ -245,17 +247,12 @@ impl EncoderBlock {
     /// `x` `[batch, tokens, dim]` through the block; `mask` `[batch, tokens, tokens]` (true: may
     /// not attend) makes the attention causal for a decoder.
     pub(crate) fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
-        let input = MhaInput::self_attn(self.attention_norm.forward(x.clone()));
-        let input = match mask {
-            Some(mask) => input.mask_attn(mask),
-            None => input,
-        };
-        let attended = self.attention.forward(input).context;
+        // burn's attention and GELU, with the softmax and GELU on Ember's kernels on flex.
+        let normed = self.attention_norm.forward(x.clone());
+        let attended = ember_kernels::nn::self_attention(&self.attention, normed, mask);
         let x = x + attended;
-        let hidden = self
-            .activation
-            .forward(self.mlp_in.forward(self.mlp_norm.forward(x.clone())));
-        x + self.mlp_out.forward(hidden)
+        let hidden = self.mlp_in.forward(self.mlp_norm.forward(x.clone()));
+        x + self.mlp_out.forward(ember_kernels::ops::gelu(hidden))
     }
 }
 

@@ -648,7 +648,14 @@ fn bench_profile_splits_the_transformer_into_attention_parts_named_as_in_python(
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("ember.json");
     let out = Command::new(env!("CARGO_BIN_EXE_ember"))
-        .args(["bench", "profile", "--model", "transformer", "--batch-size", "2"])
+        .args([
+            "bench",
+            "profile",
+            "--model",
+            "transformer",
+            "--batch-size",
+            "2",
+        ])
         .args(["--reps", "1", "--warmup", "0", "--json"])
         .arg(&json)
         .env("RUST_LOG", "warn")
@@ -660,10 +667,18 @@ fn bench_profile_splits_the_transformer_into_attention_parts_named_as_in_python(
     let parts = ember["parts"].as_array().unwrap();
     let names: Vec<&str> = parts.iter().map(|p| p["layer"].as_str().unwrap()).collect();
     let block = |b: usize| {
-        ["norm{}a", "qkv{}", "scores{}", "softmax{}", "context{}", "out{}", "residual{}a"]
-            .into_iter()
-            .chain(["norm{}b", "mlp_in{}", "gelu{}", "mlp_out{}", "residual{}b"])
-            .map(move |n| n.replace("{}", &b.to_string()))
+        [
+            "norm{}a",
+            "qkv{}",
+            "scores{}",
+            "softmax{}",
+            "context{}",
+            "out{}",
+            "residual{}a",
+        ]
+        .into_iter()
+        .chain(["norm{}b", "mlp_in{}", "gelu{}", "mlp_out{}", "residual{}b"])
+        .map(move |n| n.replace("{}", &b.to_string()))
     };
     let expected: Vec<String> = ["patchify", "embed", "tokens"]
         .into_iter()
@@ -680,7 +695,10 @@ fn bench_profile_splits_the_transformer_into_attention_parts_named_as_in_python(
     // 64 patches of 4×4×3 and a class token; 4 heads of 16.
     assert_eq!(shape("embed", "input"), serde_json::json!([2, 64, 48]));
     assert_eq!(shape("qkv1", "output"), serde_json::json!([2, 4, 65, 16]));
-    assert_eq!(shape("scores2", "output"), serde_json::json!([2, 4, 65, 65]));
+    assert_eq!(
+        shape("scores2", "output"),
+        serde_json::json!([2, 4, 65, 65])
+    );
     assert_eq!(shape("context1", "output"), serde_json::json!([2, 65, 64]));
     assert_eq!(shape("gelu1", "input"), serde_json::json!([2, 65, 128]));
     assert_eq!(shape("loss", "output"), serde_json::json!([]));

@@ -1,13 +1,13 @@
 //! TwoLayerTransformer's parts (its defaults on 3×32×32 images: 64 patches of 4×4 and a class
-//! token, dim 64, 4 heads, MLP 128, 2 pre-norm blocks), named as in the Python profile. Attention
-//! is split the way burn's `MultiHeadAttention` computes it: the query, key and value projections
-//! (each reshaped into heads), the scores `q·kᵀ/√d`, the softmax, the context `w·v` (heads merged
-//! back) and the output projection.
+//! token, dim 64, 4 heads, MLP 128, 2 pre-norm blocks), named as in the Python profile. Each part
+//! runs as the model runs it (softmax and GELU on Ember's kernels where the device is flex), with
+//! attention split the way burn's `MultiHeadAttention` computes it: the query, key and value
+//! projections (each reshaped into heads), the scores `q·kᵀ/√d`, the softmax, the context `w·v`
+//! (heads merged back) and the output projection.
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{LayerNormConfig, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::Distribution;
 use ember_models::patchify;
 
@@ -74,7 +74,7 @@ pub(super) fn parts(targets: Tensor<1, Int>, device: &Device) -> anyhow::Result<
             vec![Value::Image(scores)]
         });
         chain.then(format!("softmax{b}"), "softmax", |x| {
-            vec![Value::Image(softmax(one(x).image(), 3))]
+            vec![Value::Image(ember_kernels::ops::softmax(one(x).image(), 3))]
         });
         let sources = vec![chain.last(), Source::Part(qkv, 2)];
         chain.push(format!("context{b}"), "attn-matmul", sources, move |x| {
@@ -104,7 +104,7 @@ pub(super) fn parts(targets: Tensor<1, Int>, device: &Device) -> anyhow::Result<
             vec![Value::Tokens(mlp_in.forward(one(x).tokens()))]
         });
         chain.then(format!("gelu{b}"), "gelu", |x| {
-            vec![Value::Tokens(gelu(one(x).tokens()))]
+            vec![Value::Tokens(ember_kernels::ops::gelu(one(x).tokens()))]
         });
         let mlp_out = linear(config.mlp_dim, d);
         chain.then(format!("mlp_out{b}"), "mlp", move |x| {
