@@ -22,16 +22,20 @@ fn exp(x: f32) -> f32 {
     const LOG2_E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    // 1.5 · 2²³: adding and subtracting it rounds to the nearest integer without SSE4.1's `round`.
+    // 1.5 · 2²³: adding it rounds x / ln 2 to an integer n held in the sum's low mantissa bits
+    // (no float-to-int conversion, which would keep the loop from vectorising).
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E + ROUND) - ROUND;
+    let shifted = x * LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+    // 2ⁿ: n + 127 in the exponent field.
+    let n_bits = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    p * f32::from_bits(n_bits.wrapping_add(127) << 23)
 }
 
 /// `erf(x)` to 1.5e-7 absolute (Abramowitz & Stegun 7.1.26).
@@ -42,7 +46,8 @@ fn erf(x: f32) -> f32 {
     let poly = t
         * (0.254_829_6
             + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    (1.0 - poly * exp(-a * a)).copysign(x)
+    let magnitude = 1.0 - poly * exp(-a * a);
+    f32::from_bits(magnitude.to_bits() | (x.to_bits() & 0x8000_0000))
 }
 
 /// The standard normal CDF Φ(x) and density φ(x).

@@ -15,6 +15,8 @@ use burn::tensor::{Shape, Tensor, TensorData};
 use crate::activation::{gelu_backward, gelu_forward, softmax_backward, softmax_forward};
 use crate::batch_norm::{batch_norm_backward, batch_norm_forward, NormGeometry};
 use crate::conv2d::{conv2d_backward, conv2d_forward, ConvGeometry};
+use crate::layer_norm::{layer_norm_backward, layer_norm_forward};
+use crate::linear::{linear_backward, linear_forward};
 
 /// The autodiff backend `device.autodiff()` gives on a flex device (no gradient checkpointing).
 type AutodiffFlex = Autodiff<Flex>;
@@ -327,5 +329,156 @@ impl Backward<Flex, 1> for SoftmaxNode {
             let dy = contiguous(dy);
             flex_tensor(softmax_backward(values(&y), values(&dy), row), shape_of(&y))
         });
+    }
+}
+
+/// LayerNorm over the last axis on flex, with β; `None` if any tensor is on another backend.
+pub(crate) fn try_layer_norm<const D: usize>(
+    x: &Tensor<D>,
+    gamma: &Tensor<1>,
+    beta: &Tensor<1>,
+    epsilon: f64,
+) -> Option<Tensor<D>> {
+    match (OnFlex::of(x)?, OnFlex::of(gamma)?, OnFlex::of(beta)?) {
+        (OnFlex::Plain(x), OnFlex::Plain(gamma), OnFlex::Plain(beta)) => {
+            let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+            let forward =
+                layer_norm_forward(values(&x), values(&gamma), Some(values(&beta)), epsilon);
+            Some(Tensor::from_primitive::<Flex>(flex_tensor(
+                forward.output,
+                shape_of(&x),
+            )))
+        }
+        (OnFlex::Tracked(x), OnFlex::Tracked(gamma), OnFlex::Tracked(beta)) => {
+            let x_values = contiguous(x.primitive().clone());
+            let gamma_values = values(&contiguous(gamma.primitive().clone())).to_vec();
+            let beta_values = contiguous(beta.primitive().clone());
+            let forward = layer_norm_forward(
+                values(&x_values),
+                &gamma_values,
+                Some(values(&beta_values)),
+                epsilon,
+            );
+            let output = flex_tensor(forward.output, shape_of(&x_values));
+            let output = match LayerNormNode
+                .prepare::<NoCheckpointing>([x.node(), gamma.node(), beta.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => {
+                    let state = LayerNormState {
+                        x: x_values,
+                        gamma: gamma_values,
+                        mean: forward.mean,
+                        rstd: forward.rstd,
+                    };
+                    prep.finish(state, output)
+                }
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            };
+            Some(Tensor::from_primitive::<AutodiffFlex>(output))
+        }
+        _ => None,
+    }
+}
+
+/// What LayerNorm's backward reads: the input, γ and the per-row statistics.
+#[derive(Clone, Debug)]
+struct LayerNormState {
+    x: FlexTensor,
+    gamma: Vec<f32>,
+    mean: Vec<f32>,
+    rstd: Vec<f32>,
+}
+
+/// LayerNorm's node, with the input, γ and β as parents.
+#[derive(Debug)]
+struct LayerNormNode;
+
+impl Backward<Flex, 3> for LayerNormNode {
+    type State = LayerNormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let s = ops.state;
+        let (dx, dgamma, dbeta) =
+            layer_norm_backward(values(&s.x), &s.gamma, &s.mean, &s.rstd, values(&dy));
+        let width = [s.gamma.len()];
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, flex_tensor(dx, shape_of(&s.x)));
+        }
+        if let Some(node) = node_gamma {
+            grads.register::<Flex>(node.id, flex_tensor(dgamma, width));
+        }
+        if let Some(node) = node_beta {
+            grads.register::<Flex>(node.id, flex_tensor(dbeta, width));
+        }
+    }
+}
+
+/// `x · W + b` on flex; `None` if any tensor is on another backend.
+pub(crate) fn try_linear<const D: usize>(
+    x: &Tensor<D>,
+    weight: &Tensor<2>,
+    bias: &Tensor<1>,
+) -> Option<Tensor<D>> {
+    let [d_in, d_out] = weight.dims();
+    let mut out_shape = x.dims();
+    out_shape[D - 1] = d_out;
+    match (OnFlex::of(x)?, OnFlex::of(weight)?, OnFlex::of(bias)?) {
+        (OnFlex::Plain(x), OnFlex::Plain(weight), OnFlex::Plain(bias)) => {
+            let (x, weight, bias) = (contiguous(x), contiguous(weight), contiguous(bias));
+            let y = linear_forward(values(&x), values(&weight), values(&bias), d_in);
+            Some(Tensor::from_primitive::<Flex>(flex_tensor(y, out_shape)))
+        }
+        (OnFlex::Tracked(x), OnFlex::Tracked(weight), OnFlex::Tracked(bias)) => {
+            let x_values = contiguous(x.primitive().clone());
+            let w_values = contiguous(weight.primitive().clone());
+            let b_values = contiguous(bias.primitive().clone());
+            let y = linear_forward(
+                values(&x_values),
+                values(&w_values),
+                values(&b_values),
+                d_in,
+            );
+            let y = flex_tensor(y, out_shape);
+            let y = match LinearNode
+                .prepare::<NoCheckpointing>([x.node(), weight.node(), bias.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((x_values, w_values, d_out), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Some(Tensor::from_primitive::<AutodiffFlex>(y))
+        }
+        _ => None,
+    }
+}
+
+/// The linear layer's node, with the input, weight and bias as parents.
+#[derive(Debug)]
+struct LinearNode;
+
+impl Backward<Flex, 3> for LinearNode {
+    type State = (FlexTensor, FlexTensor, usize);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let dy = contiguous(grads.consume::<Flex>(&ops.node));
+        let (x, weight, d_out) = ops.state;
+        let d_in = weight.layout().shape()[0];
+        let need = [node_x.is_some(), node_weight.is_some(), node_bias.is_some()];
+        let linear = linear_backward(values(&x), values(&weight), values(&dy), d_in, need);
+        if let (Some(node), Some(dx)) = (node_x, linear.x) {
+            grads.register::<Flex>(node.id, flex_tensor(dx, shape_of(&x)));
+        }
+        if let (Some(node), Some(dw)) = (node_weight, linear.weight) {
+            grads.register::<Flex>(node.id, flex_tensor(dw, shape_of(&weight)));
+        }
+        if let (Some(node), Some(db)) = (node_bias, linear.bias) {
+            grads.register::<Flex>(node.id, flex_tensor(db, [d_out]));
+        }
     }
 }

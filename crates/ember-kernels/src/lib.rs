@@ -42,6 +42,10 @@ mod conv2d;
 mod flex;
 #[cfg(feature = "flex")]
 mod gemm;
+#[cfg(feature = "flex")]
+mod layer_norm;
+#[cfg(feature = "flex")]
+mod linear;
 pub mod nn;
 pub mod ops;
 #[cfg(feature = "flex")]

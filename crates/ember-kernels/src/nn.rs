@@ -3,7 +3,7 @@
 
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
+use burn::nn::{BatchNorm, LayerNorm, Linear, PaddingConfig2d};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bool, Tensor};
 
@@ -80,7 +80,8 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, input: Tensor<D>) -> Tensor<
 
 /// `mha.forward(MhaInput::self_attn(x))` (with `mask_attn` applied if given), returning the context:
 /// burn's computation step for step (projections split into heads, `q·kᵀ/√d_k`, mask, softmax,
-/// dropout, `w·v`, heads merged, output projection) with the softmax on Ember's kernel. A layer
+/// dropout, `w·v`, heads merged, output projection) with the projections and the softmax on
+/// Ember's kernels. A layer
 /// with `quiet_softmax` runs burn's own forward.
 pub fn self_attention(
     mha: &MultiHeadAttention,
@@ -96,9 +97,8 @@ pub fn self_attention(
         return mha.forward(input).context;
     }
     let [batch, tokens, d_model] = x.dims();
-    let heads = |linear: &Linear| {
-        linear
-            .forward(x.clone())
+    let heads = |projection: &Linear| {
+        linear(projection, x.clone())
             .reshape([batch, tokens, mha.n_heads, mha.d_k])
             .swap_dims(1, 2)
     };
@@ -115,5 +115,25 @@ pub fn self_attention(
         .matmul(value)
         .swap_dims(1, 2)
         .reshape([batch, tokens, d_model]);
-    mha.output.forward(context)
+    linear(&mha.output, context)
+}
+
+/// `norm.forward(input)` for an f32 input, through [`crate::ops::layer_norm`]. burn's `LayerNorm`
+/// keeps its ε private, so pass the one it was built with (`LayerNormConfig`'s default is 1e-5).
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, epsilon: f64, input: Tensor<D>) -> Tensor<D> {
+    crate::ops::layer_norm(
+        input,
+        norm.gamma.val(),
+        norm.beta.as_ref().map(|beta| beta.val()),
+        epsilon,
+    )
+}
+
+/// `linear.forward(input)`, through [`crate::ops::linear`].
+pub fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tensor<D> {
+    crate::ops::linear(
+        input,
+        linear.weight.val(),
+        linear.bias.as_ref().map(|bias| bias.val()),
+    )
 }

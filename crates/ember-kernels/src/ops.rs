@@ -113,3 +113,46 @@ pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     }
     burn::tensor::activation::softmax(x, dim)
 }
+
+/// [`burn::tensor::module::layer_norm`] over the last axis, on Ember's one-pass kernel where every
+/// tensor is an f32 flex tensor of consistent shape and there is a β; burn's op otherwise.
+pub fn layer_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Option<Tensor<1>>,
+    epsilon: f64,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(beta) = &beta {
+        let consistent = x.dims().last() == Some(&gamma.dims()[0]) && beta.dims() == gamma.dims();
+        let f32s = [x.dtype(), gamma.dtype(), beta.dtype()] == [DType::F32; 3];
+        if consistent && f32s {
+            if let Some(y) = flex::try_layer_norm(&x, &gamma, beta, epsilon) {
+                return y;
+            }
+        }
+    }
+    burn::tensor::module::layer_norm(x, gamma, beta, epsilon)
+}
+
+/// [`burn::tensor::module::linear`] (`x · W + b` over the last axis, `W` of `[d_in, d_out]`), on
+/// Ember's kernel where every tensor is an f32 flex tensor of consistent shape, `x` has at least
+/// two axes and there is a bias; burn's op otherwise.
+pub fn linear<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &bias {
+        let [d_in, d_out] = weight.dims();
+        let consistent = D >= 2 && x.dims()[D - 1] == d_in && bias.dims() == [d_out];
+        let f32s = [x.dtype(), weight.dtype(), bias.dtype()] == [DType::F32; 3];
+        if consistent && f32s {
+            if let Some(y) = flex::try_linear(&x, &weight, bias) {
+                return y;
+            }
+        }
+    }
+    burn::tensor::module::linear(x, weight, bias)
+}

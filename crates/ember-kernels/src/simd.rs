@@ -35,6 +35,8 @@ pub(crate) fn best() -> Option<usize> {
 /// and a module `NAME` whose `with(version, args)` runs a chosen version (for tests).
 macro_rules! simd_versions {
     (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        // A kernel's slices and sizes are its arguments, however many there are.
+        #[allow(clippy::too_many_arguments)]
         mod $name {
             use super::*;
 
@@ -67,6 +69,7 @@ macro_rules! simd_versions {
             }
         }
 
+        #[allow(clippy::too_many_arguments)]
         fn $name($($arg: $ty),*) {
             $name::with($crate::simd::best(), $($arg),*)
         }

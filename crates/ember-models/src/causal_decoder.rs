@@ -3,12 +3,10 @@
 
 use burn::module::Param;
 use burn::nn::attention::generate_autoregressive_mask;
-use burn::nn::{
-    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
-};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer, LayerNorm, Linear, LinearConfig};
 use burn::prelude::*;
 
-use crate::transformer::EncoderBlock;
+use crate::transformer::{layer_norm, normalize, EncoderBlock};
 use crate::ModelConfigError;
 
 /// Configuration of [`CausalDecoder`]: token embedding + learned positions, `blocks` pre-norm
@@ -114,7 +112,7 @@ impl CausalDecoderConfig {
             blocks: (0..self.blocks)
                 .map(|_| EncoderBlock::init(d, self.heads, self.mlp_dim, device))
                 .collect(),
-            norm: LayerNormConfig::new(d).init(device),
+            norm: layer_norm(d, device),
             head: (!self.tie_embeddings)
                 .then(|| LinearConfig::new(d, self.vocab_size).init(device)),
             head_bias: self
@@ -144,9 +142,9 @@ impl CausalDecoder {
             .blocks
             .iter()
             .fold(x, |x, block| block.forward(x, Some(mask.clone())));
-        let x = self.norm.forward(x);
+        let x = normalize(&self.norm, x);
         match (&self.head, &self.head_bias) {
-            (Some(head), _) => head.forward(x),
+            (Some(head), _) => ember_kernels::nn::linear(head, x),
             (None, Some(bias)) => {
                 let weight = self.embedding.weight.val(); // [vocab, dim]
                 let vocab = weight.dims()[0];

@@ -3,6 +3,8 @@ use burn::nn::attention::{MultiHeadAttention, MultiHeadAttentionConfig};
 use burn::nn::{Gelu, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::prelude::*;
 
+use ember_kernels::nn::linear;
+
 use crate::{ImageClassifier, ModelConfigError};
 
 /// How the encoder's final token states become the one vector the head classifies.
@@ -196,7 +198,7 @@ impl TwoLayerTransformerConfig {
             class_token,
             positions,
             blocks,
-            norm: LayerNormConfig::new(d).init(device),
+            norm: layer_norm(d, device),
             head: LinearConfig::new(d, self.num_classes).init(device),
             patch_size: self.patch_size,
         })
@@ -227,17 +229,33 @@ pub fn patchify(images: Tensor<4>, patch_size: usize) -> Tensor<3> {
         .reshape([batch, rows * cols, channels * p * p])
 }
 
+/// ε of every LayerNorm in the transformers (LayerNormConfig's default), kept here because burn's
+/// `LayerNorm` does not expose it and [`normalize`] must pass it to the kernel.
+const LAYER_NORM_EPSILON: f64 = 1e-5;
+
+/// A LayerNorm over `dim` features with [`LAYER_NORM_EPSILON`].
+pub(crate) fn layer_norm(dim: usize, device: &Device) -> LayerNorm {
+    LayerNormConfig::new(dim)
+        .with_epsilon(LAYER_NORM_EPSILON)
+        .init(device)
+}
+
+/// `norm.forward(x)` for a norm made by [`layer_norm`], on Ember's kernel where the device is flex.
+pub(crate) fn normalize(norm: &LayerNorm, x: Tensor<3>) -> Tensor<3> {
+    ember_kernels::nn::layer_norm(norm, LAYER_NORM_EPSILON, x)
+}
+
 impl EncoderBlock {
     /// A block of width `dim` with `heads` attention heads and an MLP of `mlp_dim` hidden units.
     pub(crate) fn init(dim: usize, heads: usize, mlp_dim: usize, device: &Device) -> Self {
         EncoderBlock {
-            attention_norm: LayerNormConfig::new(dim).init(device),
+            attention_norm: layer_norm(dim, device),
             // No attention dropout: the comparisons are about optimizers, and burn's default (0.1)
             // would add noise that differs between their numbers of forward passes.
             attention: MultiHeadAttentionConfig::new(dim, heads)
                 .with_dropout(0.0)
                 .init(device),
-            mlp_norm: LayerNormConfig::new(dim).init(device),
+            mlp_norm: layer_norm(dim, device),
             mlp_in: LinearConfig::new(dim, mlp_dim).init(device),
             activation: Gelu::new(),
             mlp_out: LinearConfig::new(mlp_dim, dim).init(device),
@@ -247,12 +265,12 @@ impl EncoderBlock {
     /// `x` `[batch, tokens, dim]` through the block; `mask` `[batch, tokens, tokens]` (true: may
     /// not attend) makes the attention causal for a decoder.
     pub(crate) fn forward(&self, x: Tensor<3>, mask: Option<Tensor<3, Bool>>) -> Tensor<3> {
-        // burn's attention and GELU, with the softmax and GELU on Ember's kernels on flex.
-        let normed = self.attention_norm.forward(x.clone());
+        // burn's LayerNorm, attention, Linear and GELU, on Ember's kernels where the device is flex.
+        let normed = normalize(&self.attention_norm, x.clone());
         let attended = ember_kernels::nn::self_attention(&self.attention, normed, mask);
         let x = x + attended;
-        let hidden = self.mlp_in.forward(self.mlp_norm.forward(x.clone()));
-        x + self.mlp_out.forward(ember_kernels::ops::gelu(hidden))
+        let hidden = linear(&self.mlp_in, normalize(&self.mlp_norm, x.clone()));
+        x + linear(&self.mlp_out, ember_kernels::ops::gelu(hidden))
     }
 }
 
@@ -272,7 +290,7 @@ impl TwoLayerTransformer {
             "the model was built for sequences of {} tokens, got {seq_len}",
             positions - class_tokens
         );
-        let x = self.patch_embedding.forward(tokens);
+        let x = linear(&self.patch_embedding, tokens);
         let x = match &self.class_token {
             Some(class_token) => Tensor::cat(vec![class_token.val().repeat_dim(0, batch), x], 1),
             None => x,
@@ -282,14 +300,14 @@ impl TwoLayerTransformer {
             .blocks
             .iter()
             .fold(x, |x, block| block.forward(x, None));
-        let x = self.norm.forward(x);
+        let x = normalize(&self.norm, x);
         // [batch, tokens, dim] -> [batch, dim]
         let pooled = match self.class_token {
             Some(_) => x.narrow(1, 0, 1),
             None => x.mean_dim(1),
         }
         .reshape([batch, dim]);
-        self.head.forward(pooled)
+        linear(&self.head, pooled)
     }
 }
 
