@@ -28,6 +28,9 @@
 //! # y.into_data().assert_approx_eq::<f32>(&reference.into_data(), Default::default());
 //! ```
 //!
+//! Set `EMBER_KERNELS=burn` in the environment (or call [`set_enabled`]) to run burn's own ops
+//! everywhere instead, e.g. to measure the kernels against burn's in one build.
+//!
 //! Results are deterministic: every sum runs in a fixed order that does not depend on the number
 //! of threads, so one machine gives the same bits for the same inputs.
 
@@ -50,3 +53,27 @@ pub mod nn;
 pub mod ops;
 #[cfg(feature = "flex")]
 mod simd;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0: not yet read from the environment; 1: kernels on; 2: burn's ops everywhere.
+static ENABLED: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the kernels run (on flex devices): yes unless `EMBER_KERNELS` is `burn` (read once)
+/// or [`set_enabled`] said otherwise.
+pub fn enabled() -> bool {
+    match ENABLED.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let on = std::env::var("EMBER_KERNELS").map_or(true, |v| v != "burn");
+            ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Turns the kernels on or off for the whole process (off: every op is burn's).
+pub fn set_enabled(on: bool) {
+    ENABLED.store(if on { 1 } else { 2 }, Ordering::Relaxed);
+}

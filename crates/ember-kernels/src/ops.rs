@@ -18,7 +18,10 @@ pub fn conv2d(
     options: ConvOptions<2>,
 ) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if let Some(y) = kernel_conv2d(&x, &weight, bias.as_ref(), &options) {
+    if let Some(y) = crate::enabled()
+        .then(|| kernel_conv2d(&x, &weight, bias.as_ref(), &options))
+        .flatten()
+    {
         return match bias {
             Some(bias) => {
                 let channels = bias.dims()[0];
@@ -57,7 +60,9 @@ pub fn batch_norm_train<const D: usize>(
     epsilon: f64,
 ) -> BatchNormTrainOutput<D> {
     #[cfg(feature = "flex")]
-    if let Some((output, mean, variance)) = kernel_batch_norm_train(&input, &gamma, &beta, epsilon)
+    if let Some((output, mean, variance)) = crate::enabled()
+        .then(|| kernel_batch_norm_train(&input, &gamma, &beta, epsilon))
+        .flatten()
     {
         return BatchNormTrainOutput {
             output,
@@ -94,7 +99,7 @@ fn kernel_batch_norm_train<const D: usize>(
 /// an f32 flex tensor; burn's op otherwise.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if x.dtype() == DType::F32 {
+    if crate::enabled() && x.dtype() == DType::F32 {
         if let Some(y) = flex::try_gelu(&x) {
             return y;
         }
@@ -106,7 +111,7 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// the last axis and `x` an f32 flex tensor; burn's op otherwise.
 pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     #[cfg(feature = "flex")]
-    if dim + 1 == D && x.dtype() == DType::F32 {
+    if crate::enabled() && dim + 1 == D && x.dtype() == DType::F32 {
         if let Some(y) = flex::try_softmax_last(&x) {
             return y;
         }
@@ -126,7 +131,7 @@ pub fn layer_norm<const D: usize>(
     if let Some(beta) = &beta {
         let consistent = x.dims().last() == Some(&gamma.dims()[0]) && beta.dims() == gamma.dims();
         let f32s = [x.dtype(), gamma.dtype(), beta.dtype()] == [DType::F32; 3];
-        if consistent && f32s {
+        if crate::enabled() && consistent && f32s {
             if let Some(y) = flex::try_layer_norm(&x, &gamma, beta, epsilon) {
                 return y;
             }
@@ -148,7 +153,7 @@ pub fn linear<const D: usize>(
         let [d_in, d_out] = weight.dims();
         let consistent = D >= 2 && x.dims()[D - 1] == d_in && bias.dims() == [d_out];
         let f32s = [x.dtype(), weight.dtype(), bias.dtype()] == [DType::F32; 3];
-        if consistent && f32s {
+        if crate::enabled() && consistent && f32s {
             if let Some(y) = flex::try_linear(&x, &weight, bias) {
                 return y;
             }

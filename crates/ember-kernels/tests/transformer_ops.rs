@@ -1,7 +1,7 @@
 //! Ember's GELU, softmax and self-attention against burn's on random inputs: outputs and input
 //! gradients (and, for attention, every projection's weight gradient), with and without a mask.
 //!
- //! Tolerance: |ours − burn's| ≤ 1e-5 + 1e-4 · |burn's| + 4e-6 · max |burn's| (f32; our `exp` and
+//! Tolerance: |ours − burn's| ≤ 1e-5 + 1e-4 · |burn's| + 4e-6 · max |burn's| (f32; our `exp` and
 //! `erf` are polynomials accurate to about 2e-7, and a gradient summed over a thousand rows in
 //! another order differs by the rounding of its largest terms, not of its own, smaller, value).
 

@@ -178,7 +178,14 @@ pub fn profile(s: &ProfileSettings) -> anyhow::Result<Profile> {
     };
     Ok(Profile {
         model: s.model.name().into(),
-        framework: format!("burn 0.22.1 ({})", s.device),
+        framework: format!(
+            "burn 0.22.1 ({}{})",
+            s.device,
+            match ember_kernels::enabled() {
+                true => ", Ember's kernels",
+                false => ", burn's ops: EMBER_KERNELS=burn",
+            }
+        ),
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         batch_size: s.batch_size,
         reps: s.reps,

@@ -9,9 +9,13 @@ use crate::tools::bench::report::format_time;
 /// the ratio beside Ember's when `torch` is given.
 pub fn render_profile(ember: &Profile, torch: Option<&Profile>) -> String {
     let mut out = format!(
-        "{}, batch {}, {} threads; medians of {} reps after {} warm-up reps.\n\n",
-        ember.model, ember.batch_size, ember.threads, ember.reps, ember.warmup
+        "{}, batch {}, {} threads; medians of {} reps after {} warm-up reps. Ember: {}",
+        ember.model, ember.batch_size, ember.threads, ember.reps, ember.warmup, ember.framework
     );
+    if let Some(t) = torch {
+        out += &format!("; PyTorch: {}", t.framework);
+    }
+    out += ".\n\n";
     out += &parts_table(ember, torch).render();
     out += "\nBy kind (sums over the layers of each kind):\n\n";
     out += &kinds_table(ember, torch).render();
