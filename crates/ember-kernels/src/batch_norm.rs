@@ -3,9 +3,12 @@
 //! burn 0.22.1's defaults (flex has no BatchNorm kernel) chain about ten whole-tensor ops each way,
 //! including `swap_dims` copies to reduce over the batch. Here one pass gathers each channel's sums
 //! (a thread per channel, `f64` accumulators in a fixed order: the same bits on any pool) and one
-//! pass writes the result (a thread per `(image, channel)` plane).
+//! pass writes the result (a thread per `(image, channel)` plane). Within a plane the sums run in
+//! `f32` over 8 interleaved lanes (vectorised, [`simd_versions`]), across planes in `f64`.
 
 use rayon::prelude::*;
+
+use crate::simd::simd_versions;
 
 /// The sizes BatchNorm indexes with: `x` is `[batch, channels, pixels]`, statistics per channel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,19 +67,11 @@ pub fn batch_norm_forward(
     assert_eq!(beta.len(), g.channels, "beta length");
     let count = g.count().max(1) as f64;
     let stats = g.per_channel(|c| {
-        let sum: f64 = g
-            .planes(x, c)
-            .map(|plane| plane.iter().map(|&v| v as f64).sum::<f64>())
-            .sum();
+        let sum: f64 = g.planes(x, c).map(|plane| plane_sum(plane) as f64).sum();
         let mean = sum / count;
         let squares: f64 = g
             .planes(x, c)
-            .map(|plane| {
-                plane
-                    .iter()
-                    .map(|&v| (v as f64 - mean).powi(2))
-                    .sum::<f64>()
-            })
+            .map(|plane| plane_squares(plane, mean as f32) as f64)
             .sum();
         (mean, squares / count)
     });
@@ -96,9 +91,7 @@ pub fn batch_norm_forward(
         .enumerate()
         .for_each(|(plane, (out, x))| {
             let (scale, shift) = affine[plane % g.channels];
-            for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * scale + shift;
-            }
+            scale_shift(out, x, scale, shift);
         });
     NormForward {
         output,
@@ -127,14 +120,12 @@ pub fn batch_norm_backward(
         .collect();
     // Per channel: Σ dy (β's gradient) and Σ dy · x̂ (γ's gradient), x̂ = (x − mean) / std.
     let sums = g.per_channel(|c| {
-        let (mean, inv_std) = (mean[c] as f64, inv_std[c]);
+        let (mean, inv_std) = (mean[c], inv_std[c]);
         g.planes(dy, c).zip(g.planes(x, c)).fold(
             (0.0f64, 0.0f64),
             |(sum_dy, sum_dy_xhat), (dy, x)| {
-                let (a, b) = dy.iter().zip(x).fold((0.0f64, 0.0f64), |(a, b), (&d, &v)| {
-                    (a + d as f64, b + d as f64 * (v as f64 - mean))
-                });
-                (sum_dy + a, sum_dy_xhat + b * inv_std)
+                let (a, b) = plane_grad_sums(dy, x, mean);
+                (sum_dy + a as f64, sum_dy_xhat + b as f64 * inv_std)
             },
         )
     });
@@ -158,18 +149,99 @@ pub fn batch_norm_backward(
         .enumerate()
         .for_each(|(plane, (dx, (dy, x)))| {
             let (a, b, c) = coefficients[plane % g.channels];
-            for ((o, &d), &v) in dx.iter_mut().zip(dy).zip(x) {
-                *o = a * d + b * v + c;
-            }
+            input_grads(dx, dy, x, [a, b, c]);
         });
     let gamma_grad = sums.iter().map(|&(_, s)| s as f32).collect();
     let beta_grad = sums.iter().map(|&(s, _)| s as f32).collect();
     (dx, gamma_grad, beta_grad)
 }
 
+simd_versions! {
+    fn plane_sum(x: &[f32]) -> f32 {
+        lanes(x.len(), |i| x[i])
+    }
+}
+
+simd_versions! {
+    fn plane_squares(x: &[f32], mean: f32) -> f32 {
+        lanes(x.len(), |i| (x[i] - mean) * (x[i] - mean))
+    }
+}
+
+simd_versions! {
+    fn plane_grad_sums(dy: &[f32], x: &[f32], mean: f32) -> (f32, f32) {
+        let x = &x[..dy.len()];
+        (lanes(dy.len(), |i| dy[i]), lanes(dy.len(), |i| dy[i] * (x[i] - mean)))
+    }
+}
+
+simd_versions! {
+    fn scale_shift(out: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = v * scale + shift;
+        }
+    }
+}
+
+simd_versions! {
+    fn input_grads(dx: &mut [f32], dy: &[f32], x: &[f32], coefficients: [f32; 3]) {
+        let [a, b, c] = coefficients;
+        for ((o, &d), &v) in dx.iter_mut().zip(dy).zip(x) {
+            *o = a * d + b * v + c;
+        }
+    }
+}
+
+/// `Σ value(i)` for `i < len`, over 8 interleaved lanes combined in order: vectorises, and gives
+/// the same bits on every instruction set.
+#[inline(always)]
+fn lanes(len: usize, value: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let full = len - len % 8;
+    for start in (0..full).step_by(8) {
+        for (lane, a) in acc.iter_mut().enumerate() {
+            *a += value(start + lane);
+        }
+    }
+    let mut total: f32 = acc.iter().sum();
+    for i in full..len {
+        total += value(i);
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let x: Vec<f32> = (0..203)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let dy: Vec<f32> = (0..203)
+            .map(|i| ((i * 13 % 29) as f32 - 14.0) / 5.0)
+            .collect();
+        let run = |version: Option<usize>| {
+            let mut out = vec![0.0; 203];
+            scale_shift::with(version, &mut out, &x, 1.5, -0.25);
+            let mut dx = vec![0.0; 203];
+            input_grads::with(version, &mut dx, &dy, &x, [0.5, -0.125, 2.0]);
+            let sums = [
+                plane_sum::with(version, &x),
+                plane_squares::with(version, &x, 0.75),
+                plane_grad_sums::with(version, &dy, &x, 0.75).0,
+                plane_grad_sums::with(version, &dy, &x, 0.75).1,
+            ];
+            (out, dx, sums)
+        };
+        let portable = run(None);
+        for version in 0..crate::simd::VERSIONS {
+            if crate::simd::available(version) {
+                assert_eq!(run(Some(version)), portable, "version {version}");
+            }
+        }
+    }
 
     #[test]
     fn hand_computed_single_channel_step() {

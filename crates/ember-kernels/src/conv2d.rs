@@ -23,6 +23,19 @@ use crate::gemm::{matmul, transpose, DstLayout, MatRef};
 /// `dW`) is the same on any pool.
 const IMAGES_PER_TASK: usize = 4;
 
+/// Output pixels one GEMM should cover at least: images with fewer (SmallCnn's 8×8 and 16×16
+/// stages) share one GEMM, side by side in one im2col matrix, since gemm runs narrow matrices far
+/// below its peak.
+const MIN_GEMM_COLUMNS: usize = 256;
+
+/// Where one image's block of columns sits in an im2col matrix holding several images side by
+/// side: its rows are `row_stride` long and the image's columns start at `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Columns {
+    row_stride: usize,
+    offset: usize,
+}
+
 /// The sizes of one convolution: everything the kernels index with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvGeometry {
@@ -47,7 +60,7 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// The geometry of `input [batch, in, h, w] ⊛ weight [out, in, kh, kw]` with the given strides
     /// and `(begin, end)` padding, or `None` where the shapes do not describe a convolution with
-    /// at least one output pixel.
+    /// at least one image, channel and output pixel.
     pub fn new(
         input: [usize; 4],
         weight: [usize; 4],
@@ -56,7 +69,10 @@ impl ConvGeometry {
     ) -> Option<Self> {
         let [batch, in_channels, height, width] = input;
         let [out_channels, weight_in, kh, kw] = weight;
-        if weight_in != in_channels || stride.contains(&0) || kh == 0 || kw == 0 {
+        // Empty batches and channel-less convolutions are burn's (nothing to compute, or shapes
+        // whose every slice is empty).
+        let empty = batch == 0 || in_channels == 0 || out_channels == 0;
+        if empty || weight_in != in_channels || stride.contains(&0) || kh == 0 || kw == 0 {
             return None;
         }
         let out_len = |size: usize, (begin, end): (usize, usize), k: usize, s: usize| {
@@ -125,11 +141,14 @@ impl ConvGeometry {
     /// matrix and each output row `oy` whose tap is inside the image, with the output columns
     /// `out_range` (offsets into `col`) that read input pixels from `in_start` on (offset into
     /// the image) at the horizontal stride; everything not visited is padding.
-    fn for_each_tap(&self, mut visit: impl FnMut(usize, std::ops::Range<usize>, usize)) {
+    fn for_each_tap(
+        &self,
+        columns: Columns,
+        mut visit: impl FnMut(usize, std::ops::Range<usize>, usize),
+    ) {
         let [kh, kw] = self.kernel;
         let [height, width] = self.input;
         let out_w = self.output[1];
-        let pixels = self.out_pixels();
         for channel in 0..self.in_channels {
             for ky in 0..kh {
                 let (oy_lo, oy_hi, iy_lo) = self.valid_span(0, ky);
@@ -141,7 +160,7 @@ impl ConvGeometry {
                     }
                     for (step, oy) in (oy_lo..oy_hi).enumerate() {
                         let iy = iy_lo + step * self.stride[0];
-                        let out_start = row * pixels + oy * out_w;
+                        let out_start = row * columns.row_stride + columns.offset + oy * out_w;
                         visit(
                             row,
                             out_start + ox_lo..out_start + ox_hi,
@@ -162,10 +181,9 @@ impl ConvGeometry {
 
     /// Calls `visit` with the [`Band`] of each im2col row that reads any input pixel, for a
     /// [banded](Self::is_banded) geometry.
-    fn for_each_band(&self, mut visit: impl FnMut(Band)) {
+    fn for_each_band(&self, columns: Columns, mut visit: impl FnMut(Band)) {
         let [kh, kw] = self.kernel;
         let [height, width] = self.input;
-        let pixels = self.out_pixels();
         for channel in 0..self.in_channels {
             for ky in 0..kh {
                 let (oy_lo, oy_hi, iy_lo) = self.valid_span(0, ky);
@@ -174,7 +192,8 @@ impl ConvGeometry {
                     if oy_lo == oy_hi || ox_lo == ox_hi {
                         continue;
                     }
-                    let row_start = ((channel * kh + ky) * kw + kx) * pixels;
+                    let row = (channel * kh + ky) * kw + kx;
+                    let row_start = row * columns.row_stride + columns.offset;
                     let start = row_start + oy_lo * width + ox_lo;
                     visit(Band {
                         col: start..row_start + (oy_hi - 1) * width + ox_hi,
@@ -189,11 +208,11 @@ impl ConvGeometry {
         }
     }
 
-    /// Fills `col` with the im2col matrix of one image.
-    fn im2col(&self, image: &[f32], col: &mut [f32]) {
-        col.fill(0.0);
+    /// Writes one image's im2col columns into `col` where `columns` says; the padding taps are
+    /// left as they are (the caller zeroes `col` first).
+    fn im2col(&self, image: &[f32], col: &mut [f32], columns: Columns) {
         if self.is_banded() {
-            self.for_each_band(|band| {
+            self.for_each_band(columns, |band| {
                 let len = band.col.len();
                 col[band.col.clone()]
                     .copy_from_slice(&image[band.image_start..band.image_start + len]);
@@ -202,7 +221,7 @@ impl ConvGeometry {
             return;
         }
         let stride = self.stride[1];
-        self.for_each_tap(|_, out, start| {
+        self.for_each_tap(columns, |_, out, start| {
             let dst = &mut col[out];
             if stride == 1 {
                 dst.copy_from_slice(&image[start..start + dst.len()]);
@@ -214,11 +233,12 @@ impl ConvGeometry {
         });
     }
 
-    /// Adds the im2col-shaped gradient `col` onto the pixels it came from (the transpose of
-    /// [`im2col`](Self::im2col)), in a fixed order. `col` is scratch: its padding taps are zeroed.
-    fn col2im_add(&self, col: &mut [f32], image: &mut [f32]) {
+    /// Adds one image's columns of the im2col-shaped gradient `col` (where `columns` says) onto
+    /// the pixels they came from (the transpose of [`im2col`](Self::im2col)), in a fixed order.
+    /// `col` is scratch: its padding taps are zeroed.
+    fn col2im_add(&self, col: &mut [f32], image: &mut [f32], columns: Columns) {
         if self.is_banded() {
-            self.for_each_band(|band| {
+            self.for_each_band(columns, |band| {
                 // The wrapped columns would add onto the neighbouring row's pixels: zero them.
                 band.zero_wrapped(col);
                 let src = &col[band.col.clone()];
@@ -230,7 +250,7 @@ impl ConvGeometry {
             return;
         }
         let stride = self.stride[1];
-        self.for_each_tap(|_, out, start| {
+        self.for_each_tap(columns, |_, out, start| {
             let src = &col[out];
             if stride == 1 {
                 for (pixel, value) in image[start..start + src.len()].iter_mut().zip(src) {
@@ -242,6 +262,15 @@ impl ConvGeometry {
                 }
             }
         });
+    }
+
+    /// Images per GEMM: enough for [`MIN_GEMM_COLUMNS`] columns, at most a task's; one for a
+    /// pointwise convolution, whose im2col matrix is the image itself.
+    fn images_per_gemm(&self) -> usize {
+        if self.is_pointwise() {
+            return 1;
+        }
+        (MIN_GEMM_COLUMNS / self.out_pixels().max(1)).clamp(1, IMAGES_PER_TASK)
     }
 
     /// Whether one GEMM per image leaves threads idle, so each GEMM should thread itself.
@@ -295,18 +324,26 @@ pub fn conv2d_forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec
     }
     let (k, pixels, cout) = (g.patch_len(), g.out_pixels(), g.out_channels);
     let w = MatRef::new(weight, cout, k);
-    let threaded = g.thread_inside_gemm(g.batch);
-    // Each image's `W · col` is written column-major (pixel-major, the fast form: see
-    // `DstLayout`) into a scratch buffer, then transposed into the image's NCHW planes.
-    y.par_chunks_mut(g.out_image_len())
-        .zip(x.par_chunks(g.image_len().max(1)))
+    let group = g.images_per_gemm();
+    let threaded = g.thread_inside_gemm(g.batch.div_ceil(group));
+    // Each group's `W · col` is written column-major (pixel-major, the fast form: see
+    // `DstLayout`) into a scratch buffer, then each image's block is transposed into its NCHW
+    // planes.
+    y.par_chunks_mut(group * g.out_image_len())
+        .zip(x.par_chunks(group * g.image_len().max(1)))
         .for_each_init(
             || (Vec::new(), Vec::new()),
-            |(col, by_pixel), (y_image, x_image)| {
-                let col = MatRef::new(image_columns(g, x_image, col), k, pixels);
-                by_pixel.resize(cout * pixels, 0.0);
+            |(col, by_pixel), (y_images, x_images)| {
+                let images = y_images.len() / g.out_image_len();
+                let col = MatRef::new(group_columns(g, x_images, images, col), k, images * pixels);
+                by_pixel.resize(cout * images * pixels, 0.0);
                 matmul(by_pixel, DstLayout::ColumnMajor, w, col, false, threaded);
-                transpose(by_pixel, pixels, cout, y_image);
+                for (by_pixel, y_image) in by_pixel
+                    .chunks(cout * pixels)
+                    .zip(y_images.chunks_mut(g.out_image_len()))
+                {
+                    transpose(by_pixel, pixels, cout, y_image);
+                }
             },
         );
     y
@@ -337,44 +374,52 @@ pub fn conv2d_backward(
     let (k, pixels, cout) = (g.patch_len(), g.out_pixels(), g.out_channels);
     let w_t = MatRef::transposed(weight, k, cout);
     let mut dx = vec![0.0; if need_x_grad { x.len() } else { 0 }];
-    let tasks = g.batch.div_ceil(IMAGES_PER_TASK);
-    let threaded = g.thread_inside_gemm(tasks);
+    let threaded = g.thread_inside_gemm(g.batch.div_ceil(IMAGES_PER_TASK));
 
     // One task per IMAGES_PER_TASK images: its images' input gradients, and the sum of their
-    // weight-gradient terms (taken in image order), from one im2col of each image.
-    let task = |x_images: &[f32], dy_images: &[f32], dx_images: Option<&mut [f32]>| {
-        let mut col = Vec::new();
-        let needs_dcol = need_x_grad && !g.is_pointwise();
-        let mut dcol = vec![0.0; if needs_dcol { k * pixels } else { 0 }];
+    // weight-gradient terms (group by group, in image order), from one im2col of each group.
+    let group = g.images_per_gemm();
+    let task = |x_images: &[f32], dy_images: &[f32], mut dx_images: Option<&mut [f32]>| {
+        let (mut col, mut dcol, mut gathered) = (Vec::new(), Vec::new(), Vec::new());
         let mut dw = vec![0.0; if need_weight_grad { cout * k } else { 0 }];
-        let mut dx_images = dx_images;
-        for (i, (x_image, dy_image)) in x_images
-            .chunks(g.image_len().max(1))
-            .zip(dy_images.chunks(g.out_image_len()))
+        for (index, (x_group, dy_group)) in x_images
+            .chunks(group * g.image_len().max(1))
+            .zip(dy_images.chunks(group * g.out_image_len()))
             .enumerate()
         {
-            let dy_mat = MatRef::new(dy_image, cout, pixels);
+            let images = dy_group.len() / g.out_image_len();
+            let columns = images * pixels;
+            let dy_mat = MatRef::new(gather_columns(g, dy_group, &mut gathered), cout, columns);
             if need_weight_grad {
                 // Summed column-major (dWᵀ stored row-major; the fast form, see `DstLayout`),
                 // transposed once at the end.
-                let col = image_columns(g, x_image, &mut col);
-                let col_t = MatRef::transposed(col, pixels, k);
+                let col = group_columns(g, x_group, images, &mut col);
+                let col_t = MatRef::transposed(col, columns, k);
+                let accumulate = index > 0;
                 matmul(
                     &mut dw,
                     DstLayout::ColumnMajor,
                     dy_mat,
                     col_t,
-                    i > 0,
+                    accumulate,
                     threaded,
                 );
             }
             if let Some(dx_images) = dx_images.as_deref_mut() {
-                let dx_image = &mut dx_images[i * g.image_len()..(i + 1) * g.image_len()];
+                let start = index * group * g.image_len();
+                let dx_group = &mut dx_images[start..start + images * g.image_len()];
                 if g.is_pointwise() {
-                    matmul(dx_image, DstLayout::RowMajor, w_t, dy_mat, false, threaded);
+                    matmul(dx_group, DstLayout::RowMajor, w_t, dy_mat, false, threaded);
                 } else {
+                    dcol.resize(k * columns, 0.0);
                     matmul(&mut dcol, DstLayout::RowMajor, w_t, dy_mat, false, threaded);
-                    g.col2im_add(&mut dcol, dx_image);
+                    for (i, dx_image) in dx_group.chunks_mut(g.image_len()).enumerate() {
+                        let at = Columns {
+                            row_stride: columns,
+                            offset: i * pixels,
+                        };
+                        g.col2im_add(&mut dcol, dx_image, at);
+                    }
                 }
             }
         }
@@ -411,14 +456,48 @@ pub fn conv2d_backward(
     (need_x_grad.then_some(dx), dw)
 }
 
-/// The row-major im2col matrix of `image`: the image itself for a pointwise convolution, else
+/// The row-major im2col matrix of the `count` images in `images`, side by side (image `i`'s
+/// columns at `i · pixels`): the image itself for a pointwise convolution (one image), else
 /// `buffer` filled by im2col (grown to size on first use, then reused).
-fn image_columns<'a>(g: &ConvGeometry, image: &'a [f32], buffer: &'a mut Vec<f32>) -> &'a [f32] {
+fn group_columns<'a>(
+    g: &ConvGeometry,
+    images: &'a [f32],
+    count: usize,
+    buffer: &'a mut Vec<f32>,
+) -> &'a [f32] {
     if g.is_pointwise() {
-        return image;
+        return images;
     }
-    buffer.resize(g.patch_len() * g.out_pixels(), 0.0);
-    g.im2col(image, buffer);
+    let row_stride = count * g.out_pixels();
+    buffer.resize(g.patch_len() * row_stride, 0.0);
+    buffer.fill(0.0);
+    for (i, image) in images.chunks(g.image_len().max(1)).enumerate() {
+        let at = Columns {
+            row_stride,
+            offset: i * g.out_pixels(),
+        };
+        g.im2col(image, buffer, at);
+    }
+    buffer
+}
+
+/// The output gradient of a group of images as one `[out_channels, images · pixels]` matrix,
+/// images side by side as in [`group_columns`]: the slice itself for one image, else gathered
+/// into `buffer`.
+fn gather_columns<'a>(g: &ConvGeometry, dy: &'a [f32], buffer: &'a mut Vec<f32>) -> &'a [f32] {
+    let (pixels, out_image) = (g.out_pixels(), g.out_image_len());
+    let images = dy.len() / out_image.max(1);
+    if images <= 1 {
+        return dy;
+    }
+    let row_stride = images * pixels;
+    buffer.resize(g.out_channels * row_stride, 0.0);
+    for (i, image) in dy.chunks(out_image).enumerate() {
+        for (channel, plane) in image.chunks(pixels).enumerate() {
+            let start = channel * row_stride + i * pixels;
+            buffer[start..start + pixels].copy_from_slice(plane);
+        }
+    }
     buffer
 }
 

@@ -17,6 +17,7 @@ use crate::batch_norm::{batch_norm_backward, batch_norm_forward, NormGeometry};
 use crate::conv2d::{conv2d_backward, conv2d_forward, ConvGeometry};
 use crate::layer_norm::{layer_norm_backward, layer_norm_forward};
 use crate::linear::{linear_backward, linear_forward};
+use crate::pool::{max_pool_backward, max_pool_forward, PoolGeometry};
 
 /// The autodiff backend `device.autodiff()` gives on a flex device (no gradient checkpointing).
 type AutodiffFlex = Autodiff<Flex>;
@@ -480,5 +481,48 @@ impl Backward<Flex, 3> for LinearNode {
         if let (Some(node), Some(db)) = (node_bias, linear.bias) {
             grads.register::<Flex>(node.id, flex_tensor(db, [d_out]));
         }
+    }
+}
+
+/// Max pooling over non-overlapping windows on flex; `None` on another backend.
+pub(crate) fn try_max_pool2d(x: &Tensor<4>, geometry: PoolGeometry) -> Option<Tensor<4>> {
+    let [batch, channels, _, _] = x.dims();
+    let out_shape = [batch, channels, geometry.output[0], geometry.output[1]];
+    match OnFlex::of(x)? {
+        OnFlex::Plain(x) => {
+            let x = contiguous(x);
+            let (y, _) = max_pool_forward(&geometry, values(&x));
+            Some(Tensor::from_primitive::<Flex>(flex_tensor(y, out_shape)))
+        }
+        OnFlex::Tracked(tracked) => {
+            let x = contiguous(tracked.primitive().clone());
+            let (y, argmax) = max_pool_forward(&geometry, values(&x));
+            let y = flex_tensor(y, out_shape);
+            let y = match MaxPoolNode
+                .prepare::<NoCheckpointing>([tracked.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish((argmax, geometry, shape_of(&x)), y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Some(Tensor::from_primitive::<AutodiffFlex>(y))
+        }
+    }
+}
+
+/// The max-pool's node: keeps the index of each window's maximum.
+#[derive(Debug)]
+struct MaxPoolNode;
+
+impl Backward<Flex, 1> for MaxPoolNode {
+    type State = (Vec<u32>, PoolGeometry, Shape);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let (argmax, geometry, shape) = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |dy| {
+            let dy = contiguous(dy);
+            flex_tensor(max_pool_backward(&geometry, &argmax, values(&dy)), shape)
+        });
     }
 }

@@ -52,6 +52,8 @@ mod linear;
 pub mod nn;
 pub mod ops;
 #[cfg(feature = "flex")]
+mod pool;
+#[cfg(feature = "flex")]
 mod simd;
 
 use std::sync::atomic::{AtomicU8, Ordering};

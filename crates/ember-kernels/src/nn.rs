@@ -3,8 +3,9 @@
 
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::conv::Conv2d;
+use burn::nn::pool::MaxPool2d;
 use burn::nn::{BatchNorm, LayerNorm, Linear, PaddingConfig2d};
-use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
 use burn::tensor::{Bool, Tensor};
 
 /// `conv.forward(input)`, through [`crate::ops::conv2d`].
@@ -136,4 +137,25 @@ pub fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tensor<D> {
         linear.weight.val(),
         linear.bias.as_ref().map(|bias| bias.val()),
     )
+}
+
+/// `pool.forward(input)`, through [`crate::ops::max_pool2d`].
+pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
+    let [_, _, height, width] = input.dims();
+    let padding = [
+        padding_pair(
+            &pool.padding,
+            0,
+            height,
+            pool.kernel_size[0],
+            pool.stride[0],
+        ),
+        padding_pair(&pool.padding, 1, width, pool.kernel_size[1], pool.stride[1]),
+    ];
+    let options = MaxPoolOptions::new(pool.kernel_size)
+        .with_stride(pool.stride)
+        .with_padding_pairs(padding)
+        .with_dilation(pool.dilation)
+        .with_ceil_mode(pool.ceil_mode);
+    crate::ops::max_pool2d(input, options)
 }

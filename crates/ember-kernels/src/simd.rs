@@ -34,30 +34,31 @@ pub(crate) fn best() -> Option<usize> {
 /// Defines `fn NAME(args)` that runs `body` compiled for the best instruction set available,
 /// and a module `NAME` whose `with(version, args)` runs a chosen version (for tests).
 macro_rules! simd_versions {
-    (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+    (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         // A kernel's slices and sizes are its arguments, however many there are.
         #[allow(clippy::too_many_arguments)]
         mod $name {
+            #[allow(unused_imports)] // bodies that call nothing of their module's
             use super::*;
 
             #[inline(always)]
-            fn portable($($arg: $ty),*) $body
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
 
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f")]
-            unsafe fn avx512($($arg: $ty),*) {
+            unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
                 portable($($arg),*)
             }
 
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2")]
-            unsafe fn avx2($($arg: $ty),*) {
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                 portable($($arg),*)
             }
 
             /// Runs version `version` of crate::simd (`None`: the portable one). A version the
             /// CPU does not support runs the portable one.
-            pub(super) fn with(version: Option<usize>, $($arg: $ty),*) {
+            pub(super) fn with(version: Option<usize>, $($arg: $ty),*) $(-> $ret)? {
                 match version.filter(|&v| $crate::simd::available(v)) {
                     // SAFETY: `available` checked that the CPU has the instructions.
                     #[cfg(target_arch = "x86_64")]
@@ -70,7 +71,7 @@ macro_rules! simd_versions {
         }
 
         #[allow(clippy::too_many_arguments)]
-        fn $name($($arg: $ty),*) {
+        fn $name($($arg: $ty),*) $(-> $ret)? {
             $name::with($crate::simd::best(), $($arg),*)
         }
     };

@@ -308,3 +308,40 @@ fn modules_forward_like_burns_conv2d_with_same_padding_and_bias() {
         );
     }
 }
+
+#[test]
+fn max_pool_output_and_gradient_match_burns_with_ties_odd_sizes_and_overlap() {
+    use burn::nn::pool::MaxPool2dConfig;
+    let device = Device::flex().autodiff();
+    // Inputs on a coarse grid (multiples of 0.5), so windows often tie: the gradient must go
+    // where burn sends it.
+    for (shape, window, stride, seed) in [
+        ([3, 4, 8, 8], [2, 2], [2, 2], 900),
+        ([1, 2, 7, 5], [2, 2], [2, 2], 910),
+        ([2, 3, 9, 6], [3, 2], [3, 2], 920),
+        ([2, 2, 7, 7], [3, 3], [2, 2], 930), // overlapping windows: burn's op
+    ] {
+        let pool = MaxPool2dConfig::new(window).with_strides(stride).init();
+        let x = Tensor::<4>::from_data(random(shape, seed), &Device::flex())
+            .mul_scalar(2.0)
+            .round()
+            .div_scalar(2.0)
+            .into_data();
+        let run = |ours: bool| {
+            let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+            let y = if ours {
+                ember_kernels::nn::max_pool2d(&pool, x.clone())
+            } else {
+                pool.forward(x.clone())
+            };
+            let g = Tensor::<4>::from_data(random(y.dims(), seed + 1), &device);
+            let grads = (y.clone() * g).sum().backward();
+            [y.into_data(), x.grad(&grads).unwrap().into_data()]
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert_eq!(
+            ours, burns,
+            "{shape:?} window {window:?}: the same values, bit for bit"
+        );
+    }
+}

@@ -186,15 +186,15 @@ impl ConvBlock {
 }
 
 impl SmallCnnLayer {
-    /// The layer on a batch of feature maps, as [`SmallCnn`] runs it (conv and BatchNorm on
-    /// Ember's CPU kernels where the device is flex); `None` for the head, which takes the pooled
+    /// The layer on a batch of feature maps, as [`SmallCnn`] runs it (conv, BatchNorm and max-pool
+    /// on Ember's CPU kernels where the device is flex); `None` for the head, which takes the pooled
     /// features flattened.
     pub fn forward_maps(&self, x: Tensor<4>) -> Option<Tensor<4>> {
         match self {
             Self::Conv(conv) => Some(ember_kernels::nn::conv2d(conv, x)),
             Self::Norm(norm) => Some(ember_kernels::nn::batch_norm(norm, x)),
             Self::Relu(relu) => Some(relu.forward(x)),
-            Self::Pool(pool) => Some(pool.forward(x)),
+            Self::Pool(pool) => Some(ember_kernels::nn::max_pool2d(pool, x)),
             Self::GlobalPool(pool) => Some(pool.forward(x)),
             Self::Head(_) => None,
         }
@@ -204,7 +204,7 @@ impl SmallCnnLayer {
 impl Stage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
-        self.pool.forward(x)
+        ember_kernels::nn::max_pool2d(&self.pool, x)
     }
 }
 
