@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Ember's CPU kernels (crates/ember-kernels) measured side by side, on one machine, in one run:
-# - `ember bench profile` of SmallCnn and the transformer at batch 64 and 128, three ways: this
-#   commit with its kernels, the same binary with EMBER_KERNELS=burn (burn's ops, everything else
-#   equal), and PyTorch (torch_profile.py, its own virtual environment);
+# - `ember bench profile` of SmallCnn and the transformer at batch 64 and 128, three ways back to
+#   back: this commit with its kernels, the same binary with EMBER_KERNELS=burn (burn's ops,
+#   everything else equal), and PyTorch (torch_profile.py, its own virtual environment); two rounds;
 # - `ember bench devices` (the training step as `ember train` runs it, both models), alternating
 #   this commit, the same with EMBER_KERNELS=burn, and the BEFORE commit (built in a worktree with
 #   the same target folder: only Ember's crates are rebuilt), three rounds;
@@ -27,18 +27,21 @@ cp "$CARGO_TARGET_DIR/release/ember" "$work/ember"
 "$venv/bin/pip" install -q torch numpy
 
 lscpu > "$out/lscpu.txt"
-for batch in 64 128; do
-  for model in small-cnn transformer; do
-    name="$model-$batch"
-    "$work/ember" bench profile --model "$model" --batch-size "$batch" --json "$out/ember-$name.json" >/dev/null
-    EMBER_KERNELS=burn "$work/ember" bench profile --model "$model" --batch-size "$batch" \
-      --json "$out/burn-$name.json" >/dev/null
-    "$venv/bin/python" experiments/cpu-profile/torch_profile.py --model "$model" --batch-size "$batch" \
-      --json "$out/torch-$name.json" >/dev/null 2>&1
-    "$work/ember" bench profile --from "$out/ember-$name.json" --torch "$out/torch-$name.json" \
-      --markdown "$out/profile-$name.md" >/dev/null
-    "$work/ember" bench profile --from "$out/burn-$name.json" --torch "$out/torch-$name.json" \
-      --markdown "$out/profile-$name-burn-ops.md" >/dev/null
+rm -f "$out"/profile-*.md "$out"/ember-*.json "$out"/burn-*.json "$out"/torch-*.json
+for round in 1 2; do
+  for batch in 64 128; do
+    for model in small-cnn transformer; do
+      name="$model-$batch-$round"
+      "$work/ember" bench profile --model "$model" --batch-size "$batch" --json "$out/ember-$name.json" >/dev/null
+      EMBER_KERNELS=burn "$work/ember" bench profile --model "$model" --batch-size "$batch" \
+        --json "$out/burn-$name.json" >/dev/null
+      "$venv/bin/python" experiments/cpu-profile/torch_profile.py --model "$model" --batch-size "$batch" \
+        --json "$out/torch-$name.json" >/dev/null 2>&1
+      "$work/ember" bench profile --from "$out/ember-$name.json" --torch "$out/torch-$name.json" \
+        --markdown "$out/profile-$name.md" >/dev/null
+      "$work/ember" bench profile --from "$out/burn-$name.json" --torch "$out/torch-$name.json" \
+        --markdown "$out/profile-$name-burn-ops.md" >/dev/null
+    done
   done
 done
 

@@ -40,13 +40,32 @@ fn read(path: &Path) -> String {
 
 #[test]
 fn the_cpu_profiles_re_render_unchanged() {
+    // profile-NAME.md renders ember-NAME.json beside torch-NAME.json; profile-NAME-burn-ops.md
+    // renders burn-NAME.json (EMBER_KERNELS=burn) beside the same torch-NAME.json.
     let results = experiments().join("cpu-profile/results");
-    for run in ["64-1", "64-2", "128"] {
-        let ember = read_profile(&results.join(format!("ember-{run}.json"))).unwrap();
-        let torch = read_profile(&results.join(format!("torch-{run}.json"))).unwrap();
-        let committed = results.join(format!("profile-{run}.md"));
-        assert_renders_as(&render_profile(&ember, Some(&torch)), &committed);
+    let mut rendered = 0;
+    for entry in std::fs::read_dir(&results).unwrap() {
+        let file = entry.unwrap().file_name().into_string().unwrap();
+        let Some(name) = file
+            .strip_prefix("profile-")
+            .and_then(|f| f.strip_suffix(".md"))
+        else {
+            continue;
+        };
+        let (side, name) = match name.strip_suffix("-burn-ops") {
+            Some(base) => ("burn", base),
+            None => ("ember", name),
+        };
+        let ember = read_profile(&results.join(format!("{side}-{name}.json"))).unwrap();
+        let torch = read_profile(&results.join(format!("torch-{name}.json"))).unwrap();
+        assert_renders_as(&render_profile(&ember, Some(&torch)), &results.join(&file));
+        rendered += 1;
     }
+    assert!(
+        rendered >= 8,
+        "only {rendered} profiles in {}",
+        results.display()
+    );
 }
 
 #[test]
