@@ -1,12 +1,14 @@
-//! Ember's CPU kernels for burn 0.22's `flex` backend, where burn's own are SmallCnn's bottleneck:
-//! 2-D convolution (forward, input and weight gradients) as whole-image GEMMs over one im2col
-//! layout spread over the threads, and BatchNorm's training forward and backward fused into two
-//! passes each.
+//! Ember's CPU kernels for burn 0.22's `flex` backend, for the ops where burn's own were the
+//! bottleneck of Ember's models (`experiments/cpu-profile/`): 2-D convolution (forward, input and
+//! weight gradients) as im2col GEMMs spread over the threads, BatchNorm's training forward and
+//! backward in two passes each, non-overlapping max-pool, and for the transformers Linear,
+//! LayerNorm, GELU and the attention softmax in one pass each way.
 //!
 //! They plug in below burn's tensor API: [`ops`] has burn's signatures and [`nn`] runs burn's own
-//! `Conv2d` and `BatchNorm` modules. On a flex device (with or without autodiff) the kernels run;
-//! on every other device (wgpu, ndarray, …) and for what the kernels do not cover (groups,
-//! dilation, other float types) the same call is burn's op. A model switches by calling
+//! modules (`Conv2d`, `BatchNorm`, `MaxPool2d`, `Linear`, `LayerNorm`, `MultiHeadAttention`). On a
+//! flex device (with or without autodiff) the kernels run; on every other device (wgpu, ndarray,
+//! …) and for what the kernels do not cover (groups, dilation, overlapping pools, other float
+//! types) the same call is burn's op. A model switches by calling
 //! `ember_kernels::nn::conv2d(&self.conv, x)` where it called `self.conv.forward(x)`:
 //!
 //! ```
