@@ -10,17 +10,7 @@ use burn::tensor::{Bool, Tensor};
 
 /// `conv.forward(input)`, through [`crate::ops::conv2d`].
 pub fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
-    let [_, _, height, width] = input.dims();
-    let padding = [
-        padding_pair(
-            &conv.padding,
-            0,
-            height,
-            conv.kernel_size[0],
-            conv.stride[0],
-        ),
-        padding_pair(&conv.padding, 1, width, conv.kernel_size[1], conv.stride[1]),
-    ];
+    let padding = padding_pairs(&conv.padding, &input, conv.kernel_size, conv.stride);
     let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
     crate::ops::conv2d(
         input,
@@ -30,29 +20,31 @@ pub fn conv2d(conv: &Conv2d, input: Tensor<4>) -> Tensor<4> {
     )
 }
 
-/// The `(begin, end)` padding burn's `Conv2d` applies along `axis` (0 height, 1 width).
-fn padding_pair(
+/// The `(begin, end)` padding burn's `Conv2d` and `MaxPool2d` apply to `input` along height and
+/// width.
+fn padding_pairs(
     padding: &PaddingConfig2d,
-    axis: usize,
-    size: usize,
-    kernel: usize,
-    stride: usize,
-) -> (usize, usize) {
-    match *padding {
+    input: &Tensor<4>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+) -> [(usize, usize); 2] {
+    let [_, _, height, width] = input.dims();
+    [0, 1].map(|axis| match *padding {
         PaddingConfig2d::Valid => (0, 0),
         PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)][axis],
         PaddingConfig2d::Same => {
             // burn's rule: the smallest total padding giving ceil(size / stride) outputs, the
             // odd one after.
-            let outputs = size.div_ceil(stride);
+            let size = [height, width][axis];
+            let outputs = size.div_ceil(stride[axis]);
             let total = if outputs > 0 {
-                ((outputs - 1) * stride + kernel).saturating_sub(size)
+                ((outputs - 1) * stride[axis] + kernel[axis]).saturating_sub(size)
             } else {
                 0
             };
             (total / 2, total - total / 2)
         }
-    }
+    })
 }
 
 /// `norm.forward(input)`: in training (an autodiff device and the layer not frozen) through
@@ -141,17 +133,7 @@ pub fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tensor<D> {
 
 /// `pool.forward(input)`, through [`crate::ops::max_pool2d`].
 pub fn max_pool2d(pool: &MaxPool2d, input: Tensor<4>) -> Tensor<4> {
-    let [_, _, height, width] = input.dims();
-    let padding = [
-        padding_pair(
-            &pool.padding,
-            0,
-            height,
-            pool.kernel_size[0],
-            pool.stride[0],
-        ),
-        padding_pair(&pool.padding, 1, width, pool.kernel_size[1], pool.stride[1]),
-    ];
+    let padding = padding_pairs(&pool.padding, &input, pool.kernel_size, pool.stride);
     let options = MaxPoolOptions::new(pool.kernel_size)
         .with_stride(pool.stride)
         .with_padding_pairs(padding)
