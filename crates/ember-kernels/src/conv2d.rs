@@ -273,6 +273,13 @@ impl ConvGeometry {
         (MIN_GEMM_COLUMNS / self.out_pixels().max(1)).clamp(1, IMAGES_PER_TASK)
     }
 
+    /// Panics unless `x` and `weight` have this geometry's sizes (the callers built it from them).
+    fn check_operands(&self, x: &[f32], weight: &[f32]) {
+        assert_eq!(x.len(), self.batch * self.image_len(), "input length");
+        let weight_len = self.out_channels * self.patch_len();
+        assert_eq!(weight.len(), weight_len, "weight length");
+    }
+
     /// Whether one GEMM per image leaves threads idle, so each GEMM should thread itself.
     fn thread_inside_gemm(&self, tasks: usize) -> bool {
         tasks < rayon::current_num_threads()
@@ -312,12 +319,7 @@ impl Band {
 /// `y = conv(x, weight)` (no bias) for NCHW `x` and `[out, in, kh, kw]` `weight`.
 pub fn conv2d_forward(geometry: &ConvGeometry, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let g = geometry;
-    assert_eq!(x.len(), g.batch * g.image_len(), "input length");
-    assert_eq!(
-        weight.len(),
-        g.out_channels * g.patch_len(),
-        "weight length"
-    );
+    g.check_operands(x, weight);
     let mut y = vec![0.0; g.batch * g.out_image_len()];
     if y.is_empty() {
         return y;
@@ -360,12 +362,7 @@ pub fn conv2d_backward(
     need_weight_grad: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let g = geometry;
-    assert_eq!(x.len(), g.batch * g.image_len(), "input length");
-    assert_eq!(
-        weight.len(),
-        g.out_channels * g.patch_len(),
-        "weight length"
-    );
+    g.check_operands(x, weight);
     assert_eq!(
         dy.len(),
         g.batch * g.out_image_len(),

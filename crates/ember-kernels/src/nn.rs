@@ -1,5 +1,6 @@
-//! burn's `Conv2d` and `BatchNorm` modules run on Ember's kernels: call these where a model calls
-//! the modules' `forward`. Parameters, record keys and checkpoints stay burn's.
+//! burn's own modules (`Conv2d`, `BatchNorm`, `MaxPool2d`, `Linear`, `LayerNorm`,
+//! `MultiHeadAttention`) run on Ember's kernels: call these where a model calls the modules'
+//! `forward`. Parameters, record keys and checkpoints stay burn's.
 
 use burn::nn::attention::{MhaInput, MultiHeadAttention};
 use burn::nn::conv::Conv2d;

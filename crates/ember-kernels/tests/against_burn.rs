@@ -12,7 +12,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, TensorData};
 
 mod common;
-use common::{assert_within, Tolerance};
+use common::{assert_within, weighted_sum_grads, Tolerance};
 
 /// A seeded N(0, 1) draw. The seed is the flex device's, shared by the tests running in parallel,
 /// so seeding and drawing hold a lock.
@@ -64,8 +64,7 @@ fn conv_run(
         bias.clone(),
         case.options.clone(),
     );
-    let g = Tensor::<4>::from_data(case.g.clone(), device);
-    let grads = (y.clone() * g).sum().backward();
+    let grads = weighted_sum_grads(&y, &case.g);
     let mut out = vec![
         y.into_data(),
         x.grad(&grads).unwrap().into_data(),
@@ -219,9 +218,7 @@ fn batch_norm_run(
         .map(|_| Tensor::from_data(random([channels], 502), &device).require_grad());
     let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
     let y = forward(&norm, x.clone());
-    let grads = (y.clone() * Tensor::from_data(g.clone(), &device))
-        .sum()
-        .backward();
+    let grads = weighted_sum_grads(&y, g);
     vec![
         y.into_data(),
         x.grad(&grads).unwrap().into_data(),
@@ -336,8 +333,7 @@ fn max_pool_output_and_gradient_match_burns_with_ties_odd_sizes_and_overlap() {
             } else {
                 pool.forward(x.clone())
             };
-            let g = Tensor::<4>::from_data(random(y.dims(), seed + 1), &device);
-            let grads = (y.clone() * g).sum().backward();
+            let grads = weighted_sum_grads(&y, &random(y.dims(), seed + 1));
             [y.into_data(), x.grad(&grads).unwrap().into_data()]
         };
         let (ours, burns) = (run(true), run(false));

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use burn::tensor::{Distribution, TensorData};
 
 mod common;
-use common::{assert_within, Tolerance};
+use common::{assert_within, weighted_sum_grads, Tolerance};
 
 /// Polynomial `exp`/`erf` (about 2e-7) and gradients summed over a thousand rows in another order.
 const TOLERANCE: Tolerance = Tolerance {
@@ -33,9 +33,7 @@ fn value_and_grad(
     let device = Device::flex().autodiff();
     let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
     let y = f(x.clone());
-    let grads = (y.clone() * Tensor::from_data(g.clone(), &device))
-        .sum()
-        .backward();
+    let grads = weighted_sum_grads(&y, g);
     (y.into_data(), x.grad(&grads).unwrap().into_data())
 }
 
@@ -88,9 +86,7 @@ fn self_attention_matches_burns_multi_head_attention_with_and_without_a_mask() {
                 })
                 .context
             };
-            let grads = (y.clone() * Tensor::from_data(g.clone(), &device))
-                .sum()
-                .backward();
+            let grads = weighted_sum_grads(&y, &g);
             let weight_grad =
                 |l: &burn::nn::Linear| l.weight.val().grad(&grads).unwrap().into_data();
             vec![
@@ -136,9 +132,7 @@ fn layer_norm_values_and_gradients_match_burns() {
         } else {
             norm.forward(x.clone())
         };
-        let grads = (y.clone() * Tensor::from_data(g.clone(), &device))
-            .sum()
-            .backward();
+        let grads = weighted_sum_grads(&y, &g);
         let beta = norm.beta.as_ref().unwrap().val();
         vec![
             y.into_data(),
@@ -177,9 +171,7 @@ fn linear_values_and_gradients_match_burns_over_many_row_chunks() {
         } else {
             linear.forward(x.clone())
         };
-        let grads = (y.clone() * Tensor::from_data(g.clone(), &device))
-            .sum()
-            .backward();
+        let grads = weighted_sum_grads(&y, &g);
         vec![
             y.into_data(),
             x.grad(&grads).unwrap().into_data(),

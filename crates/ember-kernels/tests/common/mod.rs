@@ -1,6 +1,15 @@
 //! What the kernel tests share: comparing a kernel's values with burn's.
 
-use burn::tensor::TensorData;
+use burn::prelude::*;
+use burn::tensor::{Gradients, TensorData};
+
+/// The gradients of `sum(y · g)`: the fixed upstream gradient `g` every comparison
+/// backpropagates, on `y`'s device.
+pub fn weighted_sum_grads<const D: usize>(y: &Tensor<D>, g: &TensorData) -> Gradients {
+    (y.clone() * Tensor::from_data(g.clone(), &y.device()))
+        .sum()
+        .backward()
+}
 
 /// How far a kernel's value may be from burn's: `absolute + relative · |burn's| + of_largest ·
 /// max |burn's|` (the last for sums whose rounding follows their largest terms, not their value).

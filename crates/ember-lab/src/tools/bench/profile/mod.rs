@@ -56,9 +56,11 @@ pub struct ProfileSettings {
 /// One layer's median forward and backward time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PartTiming {
-    /// The layer's name, as in the Python profile (`loss` for the loss).
+    /// The part's name, as in the Python profile (`conv1`, `qkv2`, …; `loss` for the loss).
     pub layer: String,
-    /// What it is: `conv`, `batchnorm`, `relu`, `maxpool`, `gap`, `linear` or `loss`.
+    /// What it is: SmallCnn's `conv`, `batchnorm`, `relu`, `maxpool`, `gap`; the transformer's
+    /// `patchify`, `tokens`, `layernorm`, `attn-proj`, `attn-matmul`, `softmax`, `residual`, `mlp`,
+    /// `gelu`; both models' `linear` and `loss`.
     pub kind: String,
     /// Shape of its input.
     pub input: Vec<usize>,
@@ -109,7 +111,7 @@ pub struct Profile {
     pub reps: usize,
     /// Untimed reps before them.
     pub warmup: usize,
-    /// Every layer (and the loss) timed on its own, in forward order.
+    /// Every part (and the loss) timed on its own, in forward order.
     pub parts: Vec<PartTiming>,
     /// The whole training step's phases.
     pub step: StepTiming,
